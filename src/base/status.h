@@ -97,9 +97,8 @@ const Status& get_status(const StatusOr<T>& s) { return s.status(); }
 
 #define RETURN_IF_ERROR(expr)                                                  \
   do {                                                                         \
-    auto&& edgelm_status_ = (expr);                                            \
-    if (!edgelm_status_.ok())                                                  \
-      return ::edgelm::internal_status::get_status(edgelm_status_);            \
+    ::edgelm::Status edgelm_status_ = ::edgelm::internal_status::get_status((expr)); \
+    if (!edgelm_status_.ok()) return edgelm_status_;                           \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -7,21 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-packages=(build-essential cmake pkg-config git clang lld libclang-rt-14-dev
-  libhwy-dev googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
-  libfmt-dev libspdlog-dev libzstd-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev
-  nodejs npm)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "edgelm setup: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+scripts/install-deps.sh
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEDGELM_TESTS=OFF
 cmake --build build -j"$(nproc)"

@@ -13,7 +13,7 @@ constexpr TypeTraits kTraits[] = {
     {GgmlType::kQ5_0, "q5_0", 32, 22, true},
     {GgmlType::kQ5_1, "q5_1", 32, 24, true},
     {GgmlType::kQ8_0, "q8_0", 32, 34, true},
-    {GgmlType::kQ8_1, "q8_1", 32, 36, false},
+    {GgmlType::kQ8_1, "q8_1", 32, 36, true},
     {GgmlType::kQ2_K, "q2_K", 256, 84, false},
     {GgmlType::kQ3_K, "q3_K", 256, 110, false},
     {GgmlType::kQ4_K, "q4_K", 256, 144, true},

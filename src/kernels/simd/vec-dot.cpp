@@ -1,0 +1,676 @@
+// SIMD dot products of one weight row with one quantized activation row (ggml semantics), one
+// source compiled for every Highway target. Quantized products use integer arithmetic on the
+// 8-bit activations: on x86 AVX2/AVX-512 through maddubs/madd (and VNNI vpdpbusd/vpdpwssd on
+// AVX3_DL), elsewhere through portable Highway ops on 16-byte units (NEON dotprod / SVE sdot
+// when the target has them). Entry points are in kernels/simd/simd.h.
+#include "kernels/simd/hwy-config.h"  // first: before any hwy header
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/simd/layout.h"
+#include "kernels/simd/simd.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd/vec-dot.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgelm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define EDGELM_SIMD_X86 1
+#else
+#define EDGELM_SIMD_X86 0
+#endif
+
+#if HWY_TARGET == HWY_AVX3_DL
+#define EDGELM_VNNI 1
+#else
+#define EDGELM_VNNI 0
+#endif
+#define EDGELM_KERNEL_ATTR
+
+#if HWY_TARGET != HWY_SCALAR
+// ---------------------------------------------------------------- float rows (all targets)
+
+EDGELM_KERNEL_ATTR float DotF32(int64_t n, const float* a, const float* b) {
+  const hn::ScalableTag<float> df;
+  const int64_t nl = static_cast<int64_t>(hn::Lanes(df));
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df), s3 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 4 * nl <= n; i += 4 * nl) {
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(df, a + i + nl), hn::LoadU(df, b + i + nl), s1);
+    s2 = hn::MulAdd(hn::LoadU(df, a + i + 2 * nl), hn::LoadU(df, b + i + 2 * nl), s2);
+    s3 = hn::MulAdd(hn::LoadU(df, a + i + 3 * nl), hn::LoadU(df, b + i + 3 * nl), s3);
+  }
+  for (; i + nl <= n; i += nl) s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+EDGELM_KERNEL_ATTR float DotF16(int64_t n, const uint16_t* a, const uint16_t* b) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t nl = static_cast<int64_t>(hn::Lanes(df));
+  const auto* ha = reinterpret_cast<const hwy::float16_t*>(a);
+  const auto* hb = reinterpret_cast<const hwy::float16_t*>(b);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * nl <= n; i += 2 * nl) {
+    s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, ha + i)),
+                    hn::PromoteTo(df, hn::LoadU(dh, hb + i)), s0);
+    s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, ha + i + nl)),
+                    hn::PromoteTo(df, hn::LoadU(dh, hb + i + nl)), s1);
+  }
+  for (; i + nl <= n; i += nl) {
+    s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, ha + i)),
+                    hn::PromoteTo(df, hn::LoadU(dh, hb + i)), s0);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) sum += f16_to_f32(a[i]) * f16_to_f32(b[i]);
+  return sum;
+}
+
+EDGELM_KERNEL_ATTR float DotBF16(int64_t n, const uint16_t* a, const uint16_t* b) {
+  const hn::ScalableTag<float> df;
+  const hn::Repartition<hwy::bfloat16_t, decltype(df)> db;  // 2x lanes of df
+  const int64_t nb = static_cast<int64_t>(hn::Lanes(db));
+  const auto* ba = reinterpret_cast<const hwy::bfloat16_t*>(a);
+  const auto* bb = reinterpret_cast<const hwy::bfloat16_t*>(b);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df), s3 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * nb <= n; i += 2 * nb) {
+    s0 = hn::ReorderWidenMulAccumulate(df, hn::LoadU(db, ba + i), hn::LoadU(db, bb + i), s0, s1);
+    s2 = hn::ReorderWidenMulAccumulate(df, hn::LoadU(db, ba + i + nb), hn::LoadU(db, bb + i + nb),
+                                       s2, s3);
+  }
+  for (; i + nb <= n; i += nb) {
+    s0 = hn::ReorderWidenMulAccumulate(df, hn::LoadU(db, ba + i), hn::LoadU(db, bb + i), s0, s1);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += bf16_to_f32(a[i]) * bf16_to_f32(b[i]);
+  return sum;
+}
+
+#if EDGELM_SIMD_X86
+// ---------------------------------------------------------------- x86 AVX2 / AVX-512 paths
+// 256-bit registers throughout: one 32-element block per register (Zen4 executes 512-bit
+// integer ops as two 256-bit halves anyway, and ymm keeps the AVX2 and AVX3 code identical).
+
+HWY_INLINE float HsumF32(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 h = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+HWY_INLINE float HalfToF32(uint16_t h) { return _cvtsh_ss(h); }
+
+#if EDGELM_VNNI
+// AVX-512 VNNI (EVEX) through inline asm: Highway 1.0.3 compiles AVX3_DL with the VEX-only
+// "avxvnni" feature (Alder Lake, not Ice Lake) and without avx512vnni, so the intrinsics would
+// either not compile or come out VEX-encoded. AVX3_DL guarantees AVX512_VNNI + VL at runtime.
+HWY_INLINE __m256i Vpdpbusd(__m256i acc, __m256i u, __m256i s) {
+  asm("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
+}
+HWY_INLINE __m256i Vpdpwssd(__m256i acc, __m256i a, __m256i b) {
+  asm("%{evex%} vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+#endif
+
+// Sums of 4 adjacent u8*i8 products per int32 lane, added to acc. u must be < 128 on the
+// non-VNNI path (maddubs saturates pairs at int16).
+HWY_INLINE __m256i DotU8I8Acc(__m256i acc, __m256i u, __m256i s) {
+#if EDGELM_VNNI
+  return Vpdpbusd(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// Signed i8*i8 via |a| * sign(b, a).
+HWY_INLINE __m256i DotI8I8(__m256i a, __m256i b) {
+  return DotU8I8Acc(_mm256_setzero_si256(), _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+// acc += pairs(p16) * scale16 (int16 pairs summed into int32 lanes).
+HWY_INLINE __m256i MaddAcc(__m256i acc, __m256i p16, __m256i s16) {
+#if EDGELM_VNNI
+  return Vpdpwssd(acc, p16, s16);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s16));
+#endif
+}
+
+EDGELM_KERNEL_ATTR float DotQ8_0(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const int64_t nb = n / kQK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+    const __m256i p1 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i + 1].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i].d) * HalfToF32(y[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i + 1].d) * HalfToF32(y[i + 1].d)),
+                           _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = DotI8I8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)),
+                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i].d) * HalfToF32(y[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+  }
+  return HsumF32(_mm256_add_ps(acc0, acc1));
+}
+
+// 16 packed nibble bytes -> 32 bytes: low nibbles (elements 0..15) then high (16..31).
+HWY_INLINE __m256i UnpackQ4(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+HWY_INLINE __m256i DotQ4Block(const uint8_t* qs, const int8_t* ys) {
+  const __m256i q = UnpackQ4(qs);  // 0..15
+  const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys));
+#if EDGELM_VNNI
+  // sum((q-8)*y) = sum(q*y) - sum(8*y): two dpbusd with unsigned left operands.
+  const __m256i qy = Vpdpbusd(_mm256_setzero_si256(), q, y);
+  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), y);
+  return _mm256_sub_epi32(qy, ey);
+#else
+  const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
+                                       _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+#endif
+}
+
+EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const int64_t nb = n / kQK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = DotQ4Block(x[i].qs, y[i].qs);
+    const __m256i p1 = DotQ4Block(x[i + 1].qs, y[i + 1].qs);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i].d) * HalfToF32(y[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i + 1].d) * HalfToF32(y[i + 1].d)),
+                           _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = DotQ4Block(x[i].qs, y[i].qs);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i].d) * HalfToF32(y[i].d)),
+                           _mm256_cvtepi32_ps(p0), acc0);
+  }
+  return HsumF32(_mm256_add_ps(acc0, acc1));
+}
+
+// Q4_K / Q5_K 6-bit scales and mins: sc[0..7], m[0..7].
+HWY_INLINE void UnpackScalesMinsK(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    m[j] = s[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    m[j] = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+// sum_j m[j] * (bsums[2j] + bsums[2j+1])
+HWY_INLINE int32_t MinsDotBsums(const uint8_t* m, const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  const __m128i pair = _mm_hadd_epi16(b0, b1);  // 8 sums of 32 activations
+  int64_t m8;
+  std::memcpy(&m8, m, 8);
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m8));
+  __m128i p = _mm_madd_epi16(pair, m16);
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+  return _mm_cvtsi128_si32(p);
+}
+
+template <bool kQ5>
+HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const int64_t nb = n / kQKK;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* qs;
+    const uint8_t* scales;
+    uint16_t dh, dminh;
+    __m256i hbits = _mm256_setzero_si256();
+    if constexpr (kQ5) {
+      const auto& b = static_cast<const BlockQ5K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin;
+      hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+    } else {
+      const auto& b = static_cast<const BlockQ4K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin;
+    }
+    const float d = HalfToF32(dh) * y[i].d;
+    const float dmin = HalfToF32(dminh) * y[i].d;
+    alignas(8) uint8_t sc[8], mn[8];
+    UnpackScalesMinsK(scales, sc, mn);
+    acc_m += dmin * static_cast<float>(MinsDotBsums(mn, y[i].bsums));
+    const int8_t* ys = y[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * j));
+      __m256i lo = _mm256_and_si256(q, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if constexpr (kQ5) {
+        const __m256i one = _mm256_set1_epi8(1);
+        lo = _mm256_or_si256(
+            lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+        hi = _mm256_or_si256(
+            hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+      }
+      const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys + 64 * j));
+      const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys + 64 * j + 32));
+      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return HsumF32(acc) - acc_m;
+}
+
+EDGELM_KERNEL_ATTR float DotQ4K(int64_t n, const void* w, const void* xq) {
+  return DotQ45KImpl<false>(n, w, xq);
+}
+EDGELM_KERNEL_ATTR float DotQ5K(int64_t n, const void* w, const void* xq) {
+  return DotQ45KImpl<true>(n, w, xq);
+}
+
+EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ6K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const int64_t nb = n / kQKK;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = HalfToF32(x[i].d) * y[i].d;
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+    // Offset: the stored 6-bit values are q+32, so subtract 32 * sum_s sc_s * bsum_s.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                    _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+    // Scale-pair vectors: int16 lanes 0..7 = sc[2k], lanes 8..15 = sc[2k+1] (sign-extended by
+    // duplicating the byte into both halves of each lane and shifting right arithmetically).
+    const __m256i scb = _mm256_broadcastsi128_si256(sc8);
+    const int8_t* ys = y[i].qs;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * half));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * half + 2 * k;  // scales s (elements 0..15) and s+1 (16..31)
+        const __m256i idx = _mm256_setr_m128i(_mm_set1_epi8(static_cast<char>(s)),
+                                              _mm_set1_epi8(static_cast<char>(s + 1)));
+        const __m256i scale = _mm256_srai_epi16(_mm256_shuffle_epi8(scb, idx), 8);
+        const __m256i yv =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys + 128 * half + 32 * k));
+        sumi = MaddAcc(sumi, _mm256_maddubs_epi16(q[k], yv), scale);
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return HsumF32(acc);
+}
+
+#else  // !EDGELM_SIMD_X86
+// ---------------------------------------------------------------- portable Highway paths
+// 16-byte units (one Q6_K sub-block, half a Q8_0 block): every lane of a unit shares a scale,
+// so the order in which a target accumulates products into int32 lanes does not matter.
+
+using D8 = hn::CappedTag<int8_t, 16>;
+using DU8 = hn::RebindToUnsigned<D8>;
+using D32 = hn::Repartition<int32_t, D8>;
+using DF = hn::Repartition<float, D8>;
+using V8 = hn::Vec<D8>;
+using V32 = hn::Vec<D32>;
+
+// acc + sum of a*b over the unit (int8 x int8 -> int32 lanes, any lane placement).
+HWY_INLINE V32 DotI8(V32 acc, V8 a, V8 b) {
+#if HWY_TARGET == HWY_NEON && defined(__ARM_FEATURE_DOTPROD)
+  return V32(vdotq_s32(acc.raw, a.raw, b.raw));
+#elif HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2 || HWY_TARGET == HWY_SVE_256 || \
+    HWY_TARGET == HWY_SVE2_128
+  return svdot_s32(acc, a, b);
+#else
+  const D8 d8;
+  const D32 d32;
+  const hn::Half<D8> dh;
+  const hn::Rebind<int16_t, decltype(dh)> d16;
+  auto s1 = hn::Zero(d32);
+  acc = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LowerHalf(dh, a)),
+                                      hn::PromoteTo(d16, hn::LowerHalf(dh, b)), acc, s1);
+  acc = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::UpperHalf(dh, a)),
+                                      hn::PromoteTo(d16, hn::UpperHalf(dh, b)), acc, s1);
+  (void)d8;
+  return hn::Add(acc, s1);
+#endif
+}
+
+HWY_INLINE float SumF(hn::Vec<DF> v) { return hn::GetLane(hn::SumOfLanes(DF(), v)); }
+
+// Loads 16 bytes of a unit (the capped tag may hold fewer lanes on exotic targets; callers
+// step by Lanes()).
+HWY_INLINE V8 LoadI8(const int8_t* p) { return hn::LoadU(D8(), p); }
+HWY_INLINE hn::Vec<DU8> LoadU8(const uint8_t* p) { return hn::LoadU(DU8(), p); }
+
+EDGELM_KERNEL_ATTR float DotQ8_0(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const D32 d32;
+  const DF df;
+  const int nl = static_cast<int>(hn::Lanes(D8()));
+  auto acc = hn::Zero(df);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    auto s = hn::Zero(d32);
+    for (int k = 0; k < kQK; k += nl) s = DotI8(s, LoadI8(x[i].qs + k), LoadI8(y[i].qs + k));
+    acc = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)),
+                     acc);
+  }
+  return SumF(acc);
+}
+
+EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const DF df;
+  const int nl = static_cast<int>(hn::Lanes(d8));
+  const auto m4 = hn::Set(du8, 0x0F);
+  const auto eight = hn::Set(d8, 8);
+  auto acc = hn::Zero(df);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    auto s = hn::Zero(d32);
+    for (int k = 0; k < kQK / 2; k += nl) {
+      const auto q = LoadU8(x[i].qs + k);
+      const auto lo = hn::Sub(hn::BitCast(d8, hn::And(q, m4)), eight);
+      const auto hi = hn::Sub(hn::BitCast(d8, hn::ShiftRight<4>(q)), eight);
+      s = DotI8(s, lo, LoadI8(y[i].qs + k));
+      s = DotI8(s, hi, LoadI8(y[i].qs + kQK / 2 + k));
+    }
+    acc = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)),
+                     acc);
+  }
+  return SumF(acc);
+}
+
+HWY_INLINE void UnpackScalesMinsK(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = s[j] & 63;
+    m[j] = s[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    m[j] = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+template <bool kQ5>
+HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const int nl = static_cast<int>(hn::Lanes(d8));
+  const auto m4 = hn::Set(du8, 0x0F);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const uint8_t* qs;
+    const uint8_t* scales;
+    const uint8_t* qh = nullptr;
+    uint16_t dh, dminh;
+    if constexpr (kQ5) {
+      const auto& b = static_cast<const BlockQ5K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin, qh = b.qh;
+    } else {
+      const auto& b = static_cast<const BlockQ4K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin;
+    }
+    uint8_t sc[8], mn[8];
+    UnpackScalesMinsK(scales, sc, mn);
+    int32_t summ = 0;
+    for (int j = 0; j < 8; ++j) summ += mn[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    const int8_t* ys = y[i].qs;
+    auto sumi = hn::Zero(d32);
+    for (int j = 0; j < 4; ++j) {
+      auto s_lo = hn::Zero(d32), s_hi = hn::Zero(d32);
+      for (int k = 0; k < 32; k += nl) {
+        const auto q = LoadU8(qs + 32 * j + k);
+        auto lo = hn::And(q, m4);
+        auto hi = hn::ShiftRight<4>(q);
+        if constexpr (kQ5) {
+          const auto h = LoadU8(qh + k);
+          const auto sixteen = hn::Set(du8, 16);
+          lo = hn::Or(lo, hn::IfThenElseZero(
+                              hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(1u << (2 * j)))),
+                              sixteen));
+          hi = hn::Or(hi, hn::IfThenElseZero(hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(
+                                                                           1u << (2 * j + 1)))),
+                                             sixteen));
+        }
+        s_lo = DotI8(s_lo, hn::BitCast(d8, lo), LoadI8(ys + 64 * j + k));
+        s_hi = DotI8(s_hi, hn::BitCast(d8, hi), LoadI8(ys + 64 * j + 32 + k));
+      }
+      sumi = hn::Add(sumi, hn::Mul(s_lo, hn::Set(d32, sc[2 * j])));
+      sumi = hn::Add(sumi, hn::Mul(s_hi, hn::Set(d32, sc[2 * j + 1])));
+    }
+    const int32_t total = hn::GetLane(hn::SumOfLanes(d32, sumi));
+    sum += f16_to_f32(dh) * y[i].d * static_cast<float>(total) -
+           f16_to_f32(dminh) * y[i].d * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+EDGELM_KERNEL_ATTR float DotQ4K(int64_t n, const void* w, const void* xq) {
+  return DotQ45KImpl<false>(n, w, xq);
+}
+EDGELM_KERNEL_ATTR float DotQ5K(int64_t n, const void* w, const void* xq) {
+  return DotQ45KImpl<true>(n, w, xq);
+}
+
+EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ6K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const int nl = static_cast<int>(hn::Lanes(d8));
+  const auto m4 = hn::Set(du8, 0x0F);
+  const auto m2 = hn::Set(du8, 0x03);
+  const auto off = hn::Set(d8, 32);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    auto sumi = hn::Zero(d32);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const uint8_t* qh = x[i].qh + 32 * half;
+      const int8_t* sc = x[i].scales + 8 * half;
+      const int8_t* ys = y[i].qs + 128 * half;
+      for (int l0 = 0; l0 < 32; l0 += 16) {  // sub-blocks of 16: scale index is = l0/16
+        const int is = l0 / 16;
+        auto s0 = hn::Zero(d32), s1 = hn::Zero(d32), s2 = hn::Zero(d32), s3 = hn::Zero(d32);
+        for (int k = 0; k < 16; k += nl) {
+          const int l = l0 + k;
+          const auto a = LoadU8(ql + l);
+          const auto b = LoadU8(ql + l + 32);
+          const auto h = LoadU8(qh + l);
+          const auto q1 = hn::Or(hn::And(a, m4), hn::ShiftLeft<4>(hn::And(h, m2)));
+          const auto q2 =
+              hn::Or(hn::And(b, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), m2)));
+          const auto q3 = hn::Or(hn::ShiftRight<4>(a),
+                                 hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), m2)));
+          const auto q4 = hn::Or(hn::ShiftRight<4>(b), hn::ShiftLeft<4>(hn::ShiftRight<6>(h)));
+          s0 = DotI8(s0, hn::Sub(hn::BitCast(d8, q1), off), LoadI8(ys + l));
+          s1 = DotI8(s1, hn::Sub(hn::BitCast(d8, q2), off), LoadI8(ys + l + 32));
+          s2 = DotI8(s2, hn::Sub(hn::BitCast(d8, q3), off), LoadI8(ys + l + 64));
+          s3 = DotI8(s3, hn::Sub(hn::BitCast(d8, q4), off), LoadI8(ys + l + 96));
+        }
+        sumi = hn::Add(sumi, hn::Mul(s0, hn::Set(d32, sc[is + 0])));
+        sumi = hn::Add(sumi, hn::Mul(s1, hn::Set(d32, sc[is + 2])));
+        sumi = hn::Add(sumi, hn::Mul(s2, hn::Set(d32, sc[is + 4])));
+        sumi = hn::Add(sumi, hn::Mul(s3, hn::Set(d32, sc[is + 6])));
+      }
+    }
+    sum += f16_to_f32(x[i].d) * y[i].d *
+           static_cast<float>(hn::GetLane(hn::SumOfLanes(d32, sumi)));
+  }
+  return sum;
+}
+
+#endif  // EDGELM_SIMD_X86
+#endif  // HWY_TARGET != HWY_SCALAR
+
+// ---------------------------------------------------------------- dispatch within a target
+
+#if HWY_TARGET == HWY_SCALAR
+// One lane: nothing to gain over the reference kernels.
+HWY_INLINE float VecDotOne(GgmlType wt, int64_t n, const void* w, const void* xq) {
+  return ref_ops().vec_dot(wt, n, w, xq);
+}
+#else
+
+HWY_INLINE float VecDotOne(GgmlType wt, int64_t n, const void* w, const void* xq) {
+  switch (wt) {
+    case GgmlType::kF32:
+      return DotF32(n, static_cast<const float*>(w), static_cast<const float*>(xq));
+    case GgmlType::kF16:
+      return DotF16(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(xq));
+    case GgmlType::kBF16:
+      return DotBF16(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(xq));
+    case GgmlType::kQ8_0:
+      return DotQ8_0(n, w, xq);
+    case GgmlType::kQ4_0:
+      return DotQ4_0(n, w, xq);
+    case GgmlType::kQ4_K:
+      return DotQ4K(n, w, xq);
+    case GgmlType::kQ5_K:
+      return DotQ5K(n, w, xq);
+    case GgmlType::kQ6_K:
+      return DotQ6K(n, w, xq);
+    default:
+      return std::nanf("");  // callers check has_vec_dot() first
+  }
+}
+#endif  // HWY_TARGET == HWY_SCALAR
+
+float VecDot(GgmlType wt, int64_t n, const void* w, const void* xq) {
+  return VecDotOne(wt, n, w, xq);
+}
+
+template <float (*kDot)(int64_t, const void*, const void*)>
+HWY_INLINE void RowsLoop(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
+                         const void* xq, float* y) {
+  for (int64_t r = 0; r < nrows; ++r) y[r] = kDot(n, w + r * stride, xq);
+}
+
+void VecDotRows(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
+                const void* xq, float* y) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+#if HWY_TARGET == HWY_SCALAR
+  for (int64_t r = 0; r < nrows; ++r) y[r] = VecDotOne(wt, n, wb + r * row_stride, xq);
+#else
+  switch (wt) {
+    case GgmlType::kQ8_0:
+      return RowsLoop<DotQ8_0>(n, wb, row_stride, nrows, xq, y);
+    case GgmlType::kQ4_0:
+      return RowsLoop<DotQ4_0>(n, wb, row_stride, nrows, xq, y);
+    case GgmlType::kQ4_K:
+      return RowsLoop<DotQ4K>(n, wb, row_stride, nrows, xq, y);
+    case GgmlType::kQ5_K:
+      return RowsLoop<DotQ5K>(n, wb, row_stride, nrows, xq, y);
+    case GgmlType::kQ6_K:
+      return RowsLoop<DotQ6K>(n, wb, row_stride, nrows, xq, y);
+    default:
+      for (int64_t r = 0; r < nrows; ++r) y[r] = VecDotOne(wt, n, wb + r * row_stride, xq);
+  }
+#endif
+}
+
+int64_t CurrentTarget() { return HWY_TARGET; }
+
+#undef EDGELM_SIMD_X86
+#undef EDGELM_KERNEL_ATTR
+#undef EDGELM_VNNI
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgelm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgelm::simd {
+
+HWY_EXPORT(VecDot);
+HWY_EXPORT(VecDotRows);
+HWY_EXPORT(CurrentTarget);
+
+bool has_vec_dot(GgmlType wt) {
+  switch (wt) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+float vec_dot(GgmlType wt, int64_t n, const void* w, const void* xq) {
+  if (!has_vec_dot(wt)) return ref_ops().vec_dot(wt, n, w, xq);
+  return HWY_DYNAMIC_DISPATCH(VecDot)(wt, n, w, xq);
+}
+
+void vec_dot_rows(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
+                  const void* xq, float* y) {
+  if (!has_vec_dot(wt)) {
+    const auto* wb = static_cast<const uint8_t*>(w);
+    for (int64_t r = 0; r < nrows; ++r) y[r] = ref_ops().vec_dot(wt, n, wb + r * row_stride, xq);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(VecDotRows)(wt, n, w, row_stride, nrows, xq, y);
+}
+
+int64_t current_target() { return HWY_DYNAMIC_DISPATCH(CurrentTarget)(); }
+
+}  // namespace edgelm::simd
+#endif  // HWY_ONCE

@@ -3,6 +3,8 @@
 // VNNI, NEON, SVE). Products follow ggml: activations are first quantized to the weight type's
 // "vec_dot type" (F16 for F16 weights, Q8_0 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K for K-quants,
 // F32 for F32, BF16 for BF16), then dotted block by block with integer arithmetic.
+// (ggml pairs Q4_1/Q5_1 with Q8_1; edgelm uses Q8_0 and computes their min term from the exact
+// integer sum of the activation quants, so it does not carry Q8_1's fp16-rounded sum.)
 //
 //   const Ops& ops = best_ops();                     // or ref_ops()
 //   std::vector<uint8_t> xq(row_size(vec_dot_type(wt), n));
@@ -37,11 +39,25 @@ struct Ops {
   void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // Optional (may be nullptr; added after the fields above): y[r] = vec_dot(wt, n,
+  // w + r * row_stride, xq) for r in [0, nrows). matmul uses it when set.
+  void (*vec_dot_rows)(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
+                       const void* xq, float* y) = nullptr;
 };
 
+// Whether ops.vec_dot accepts weights of type wt (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q4_K, Q5_K, Q6_K). Check at load time; an unsupported type in vec_dot aborts.
+bool vec_dot_supported(GgmlType wt);
+
+// The scalar reference: exact integer block sums, block scaling and accumulation in double
+// (the oracle for tests), rms_norm/softmax/swiglu/axpy evaluated in double.
 const Ops& ref_ops();
-// Best SIMD implementation for this CPU (falls back to ref_ops where one is missing).
+// Best implementation for this CPU: the SIMD table when one is linked in (and the environment
+// variable EDGELM_KERNELS is not "ref"), else ref_ops().
 const Ops& best_ops();
+// The SIMD table, defined in simd/dispatch.cpp; a weak fallback returning nullptr
+// (weak-simd-hook.cpp) keeps builds without simd/ linking.
+const Ops* simd_ops_or_null();
 
 // Y[m, rows] = X[m, n] * W^T, W stored as `rows` rows of n elements of type wt (ggml layout:
 // ne0 = n, ne1 = rows). Quantizes X once, splits rows (and m for prefill) across the pool.

@@ -1,0 +1,91 @@
+// vec_dot_type(), best_ops() (SIMD when linked, EDGELM_KERNELS=ref override) and matmul().
+#include "kernels/kernels.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+
+namespace edgelm {
+
+GgmlType vec_dot_type(GgmlType weight) {
+  switch (weight) {
+    case GgmlType::kF32:
+      return GgmlType::kF32;
+    case GgmlType::kF16:
+      return GgmlType::kF16;
+    case GgmlType::kBF16:
+      return GgmlType::kBF16;
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:  // ggml: Q8_1; here Q8_0 with an exact min term (kernels.h)
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+    case GgmlType::kQ8_0:
+      return GgmlType::kQ8_0;
+    case GgmlType::kQ2_K:
+    case GgmlType::kQ3_K:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return GgmlType::kQ8_K;
+    default:
+      return GgmlType::kF32;  // no product defined; vec_dot_supported() says false
+  }
+}
+
+const Ops& best_ops() {
+  if (const char* env = std::getenv("EDGELM_KERNELS"); env != nullptr && std::strcmp(env, "ref") == 0)
+    return ref_ops();
+  if (const Ops* s = simd_ops_or_null()) return *s;
+  return ref_ops();
+}
+
+void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_t rows, int64_t n,
+            const float* x, int64_t m, float* y, std::vector<uint8_t>& scratch) {
+  if (rows <= 0 || m <= 0) return;
+  const GgmlType vt = vec_dot_type(wt);
+  const size_t w_row = row_size(wt, n);
+  const size_t x_row = row_size(vt, n);
+  assert(vec_dot_supported(wt));
+  assert(static_cast<int64_t>(type_traits(wt)->block_size) > 0 &&
+         n % static_cast<int64_t>(type_traits(wt)->block_size) == 0);
+
+  // Quantize every activation row once.
+  const uint8_t* xq;
+  if (vt == GgmlType::kF32) {
+    xq = reinterpret_cast<const uint8_t*>(x);
+  } else {
+    const size_t need = x_row * static_cast<size_t>(m);
+    if (scratch.size() < need) scratch.resize(need);
+    uint8_t* dst = scratch.data();
+    pool.parallel_for(static_cast<size_t>(m), [&](size_t b, size_t e, int) {
+      for (size_t i = b; i < e; ++i)
+        ops.quantize_row(vt, x + i * static_cast<size_t>(n), dst + i * x_row, n);
+    });
+    xq = scratch.data();
+  }
+
+  // Weight rows across threads; within a thread, tiles of kTile rows stay in cache while every
+  // activation row passes over them.
+  constexpr size_t kTile = 16;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  pool.parallel_for(
+      static_cast<size_t>(rows),
+      [&](size_t b, size_t e, int) {
+        for (size_t r0 = b; r0 < e; r0 += kTile) {
+          const size_t cnt = std::min(kTile, e - r0);
+          for (int64_t i = 0; i < m; ++i) {
+            float* yi = y + static_cast<size_t>(i) * static_cast<size_t>(rows) + r0;
+            const uint8_t* xi = xq + static_cast<size_t>(i) * x_row;
+            if (ops.vec_dot_rows != nullptr) {
+              ops.vec_dot_rows(wt, n, wb + r0 * w_row, w_row, static_cast<int64_t>(cnt), xi, yi);
+            } else {
+              for (size_t r = 0; r < cnt; ++r) yi[r] = ops.vec_dot(wt, n, wb + (r0 + r) * w_row, xi);
+            }
+          }
+        }
+      },
+      kTile);
+}
+
+}  // namespace edgelm

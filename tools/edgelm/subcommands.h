@@ -1,0 +1,39 @@
+// The edgelm CLI's subcommands. Each lives in its own file and registers itself on the root
+// CLI11 app; main.cpp lists the registration functions in kSubcommands. To add one (e.g.
+// bench), write tools/edgelm/bench.cpp with `void register_bench(CLI::App& app)`, declare it
+// here and append it to kSubcommands in main.cpp.
+//
+//   void register_info(CLI::App& app) {
+//     auto* sub = app.add_subcommand("info", "Show a GGUF file's metadata and tensors");
+//     sub->callback([=] { cli::exit_with(run_info(...)); });
+//   }
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "base/status.h"
+#include "sampling/sampler.h"
+
+namespace edgelm::cli {
+
+void register_run(CLI::App& app);
+void register_chat(CLI::App& app);
+void register_info(CLI::App& app);
+
+// Ends a subcommand's callback: a non-zero code leaves through CLI11 (CLI::RuntimeError) and
+// becomes the process exit status; 0 returns normally.
+void exit_with(int code);
+
+// Prints "edgelm: error: <message>" to stderr and returns 1 (the exit status for failures).
+int report_error(const Status& status);
+int report_error(const std::string& message);
+
+// Sampling flags shared by run and chat: --temp, --top-k, --top-p, --min-p, --repeat-penalty,
+// --repeat-last-n, --frequency-penalty, --presence-penalty, --seed.
+void add_sampling_options(CLI::App* sub, SamplingParams& sp, int64_t& seed);
+// Applies --seed (-1 = random) to sp.
+void apply_seed(SamplingParams& sp, int64_t seed);
+
+}  // namespace edgelm::cli

@@ -1,0 +1,44 @@
+// Per-layer key/value cache in F16, as llama.cpp keeps it (so attention sees the same rounded
+// keys and values). Keys are stored row-major per position ([n_ctx][n_embd_kv]); values are
+// stored transposed ([n_embd_kv][n_ctx]) so that the probability-weighted sum over positions
+// is a dot product per output element, like llama.cpp's non-flash attention.
+//
+//   KvCache kv(n_layer, n_ctx, n_embd_kv);
+//   kv.store(layer, pos, k_row, v_row);         // F32 in, rounded to F16
+//   const uint16_t* k = kv.k_row(layer, pos);   // n_embd_kv halves
+//   const uint16_t* vt = kv.v_col(layer, d);    // n_ctx halves: element d at every position
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace edgelm {
+
+class KvCache {
+ public:
+  KvCache() = default;
+  KvCache(int64_t n_layer, int64_t n_ctx, int64_t n_embd_kv);
+
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_layer() const { return n_layer_; }
+  int64_t n_embd_kv() const { return n_embd_kv_; }
+  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+
+  // Writes position `pos` of layer `layer` (pos < n_ctx; caller checks).
+  void store(int64_t layer, int64_t pos, const float* k, const float* v);
+
+  const uint16_t* k_row(int64_t layer, int64_t pos) const {
+    return k_.data() + (static_cast<size_t>(layer) * n_ctx_ + pos) * n_embd_kv_;
+  }
+  const uint16_t* v_col(int64_t layer, int64_t d) const {
+    return v_.data() + (static_cast<size_t>(layer) * n_embd_kv_ + d) * n_ctx_;
+  }
+
+ private:
+  int64_t n_layer_ = 0, n_ctx_ = 0, n_embd_kv_ = 0;
+  std::vector<uint16_t> k_;
+  std::vector<uint16_t> v_;
+};
+
+}  // namespace edgelm

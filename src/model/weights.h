@@ -1,0 +1,59 @@
+// Binds a model's tensors by llama.cpp's names (token_embd.weight, blk.N.attn_q.weight, ...,
+// output.weight or tied to token_embd) to pointers into the memory-mapped GGUF file: weights
+// are used in place, never copied. Shapes and types are checked here, so the forward pass
+// can trust them; errors name the tensor, the expected and the found shape or type.
+//
+//   ASSIGN_OR_RETURN(Weights w, bind_weights(*file, hparams));
+//   const TensorRef& wq = w.layers[0].wq;   // wq.type, wq.data, wq.ne0 (n_embd), wq.ne1 (rows)
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/status.h"
+#include "gguf/reader.h"
+#include "model/hparams.h"
+#include "quant/types.h"
+
+namespace edgelm {
+
+// A view of one tensor in the mapped file. ne0 is the contiguous (row) length, ne1 the rows.
+struct TensorRef {
+  const GgufTensorInfo* info = nullptr;
+  GgmlType type = GgmlType::kF32;
+  const uint8_t* data = nullptr;
+  int64_t ne0 = 0;
+  int64_t ne1 = 1;
+
+  explicit operator bool() const { return data != nullptr; }
+  size_t row_bytes() const { return row_size(type, ne0); }
+  const uint8_t* row(int64_t i) const { return data + static_cast<size_t>(i) * row_bytes(); }
+  // F32 vectors (norms, biases).
+  const float* f32() const { return reinterpret_cast<const float*>(data); }
+};
+
+struct LayerWeights {
+  TensorRef attn_norm;            // [n_embd] F32
+  TensorRef wq, wk, wv, wo;       // [n_embd, n_embd_q], [n_embd, n_embd_kv] x2, [n_embd_q, n_embd]
+  TensorRef bq, bk, bv;           // optional biases (qwen2: required), F32
+  TensorRef ffn_norm;             // [n_embd] F32
+  TensorRef ffn_gate, ffn_up;     // [n_embd, n_ff]
+  TensorRef ffn_down;             // [n_ff, n_embd]
+};
+
+struct Weights {
+  TensorRef token_embd;   // [n_embd, n_vocab]
+  TensorRef output_norm;  // [n_embd] F32
+  TensorRef output;       // [n_embd, n_vocab]; == token_embd when tied
+  TensorRef rope_freqs;   // optional [n_rot/2] F32 frequency factors (Llama 3.1 style)
+  bool tied_output = false;
+  std::vector<LayerWeights> layers;
+  size_t total_bytes = 0;  // bytes of all bound tensors (tied counted once)
+};
+
+// True for the matrix types the forward pass multiplies (types with a vec_dot in kernels).
+bool is_supported_matrix_type(GgmlType t);
+
+StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp);
+
+}  // namespace edgelm

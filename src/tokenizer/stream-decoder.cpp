@@ -1,88 +1,66 @@
 #include "tokenizer/stream-decoder.h"
 
+#include <algorithm>
+
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace edgelm {
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i] (0 if invalid, or if it runs past the end).
-// Rejects overlong forms, surrogates and codepoints above U+10FFFF.
-size_t valid_sequence(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[i + k]); };
-  const uint8_t c = b(0);
-  if (c < 0x80) return 1;
-  size_t need;
-  uint8_t lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    need = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + need > s.size()) return 0;
-  if (b(1) < lo || b(1) > hi) return 0;
-  for (size_t k = 2; k < need; ++k)
-    if ((b(k) & 0xC0) != 0x80) return 0;
-  return need;
-}
+// UTF-8 structure at s[i]: `need` is the length the lead byte announces (0 if it cannot start
+// a sequence) and `have` the length of the well-formed prefix present (Unicode's "maximal
+// subpart"): overlong forms, surrogates and codepoints above U+10FFFF are ill-formed.
+struct Prefix {
+  size_t need = 0, have = 0;
+};
 
-// True if s[i..] is a proper prefix of some valid sequence (could still complete).
-bool incomplete_prefix(std::string_view s, size_t i) {
-  const size_t avail = s.size() - i;
+Prefix utf8_prefix(std::string_view s, size_t i) {
   const uint8_t c = static_cast<uint8_t>(s[i]);
-  size_t need;
-  uint8_t lo = 0x80, hi = 0xBF;
+  Prefix p;
+  if (c < 0x80) return {1, 1};
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
   if (c >= 0xC2 && c <= 0xDF) {
-    need = 2;
+    p.need = 2;
   } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3;
+    p.need = 3;
     if (c == 0xE0) lo = 0xA0;
     if (c == 0xED) hi = 0x9F;
   } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4;
+    p.need = 4;
     if (c == 0xF0) lo = 0x90;
     if (c == 0xF4) hi = 0x8F;
   } else {
-    return false;
+    return p;  // stray continuation byte, C0/C1, F5..FF
   }
-  if (avail >= need) return false;
-  for (size_t k = 1; k < avail; ++k) {
-    const uint8_t x = static_cast<uint8_t>(s[i + k]);
-    if (k == 1 ? (x < lo || x > hi) : ((x & 0xC0) != 0x80)) return false;
+  p.have = 1;
+  while (p.have < p.need && i + p.have < s.size()) {
+    const uint8_t x = static_cast<uint8_t>(s[i + p.have]);
+    const bool ok = (p.have == 1) ? (x >= lo && x <= hi) : ((x & 0xC0) == 0x80);
+    if (!ok) break;
+    ++p.have;
   }
-  return true;
+  return p;
 }
 
 constexpr std::string_view kReplacementUtf8 = "\xef\xbf\xbd";
 
-// Emits the valid prefix of `buf` (invalid bytes -> U+FFFD); keeps a trailing incomplete
-// sequence in `buf` unless `final`.
+// Emits the well-formed prefix of `buf`, each maximal ill-formed subpart as one U+FFFD (as
+// Python's and nlohmann::json's replacement do); keeps a trailing sequence that may still
+// complete in `buf` unless `final`.
 std::string drain(std::string& buf, bool final) {
   std::string out;
   size_t i = 0;
   while (i < buf.size()) {
-    size_t n = valid_sequence(buf, i);
-    if (n > 0) {
-      out.append(buf, i, n);
-      i += n;
+    const Prefix p = utf8_prefix(buf, i);
+    if (p.need > 0 && p.have == p.need) {
+      out.append(buf, i, p.need);
+      i += p.need;
       continue;
     }
-    if (!final && incomplete_prefix(buf, i)) break;
+    if (!final && p.need > 0 && i + p.have == buf.size()) break;  // may still complete
     out += kReplacementUtf8;
-    ++i;
-    // Skip the continuation bytes of the same broken sequence (one U+FFFD for it).
-    while (i < buf.size() && (static_cast<uint8_t>(buf[i]) & 0xC0) == 0x80 &&
-           valid_sequence(buf, i) == 0) {
-      ++i;
-    }
+    i += std::max<size_t>(p.have, 1);
   }
   buf.erase(0, i);
   return out;

@@ -36,8 +36,8 @@ class StreamDecoder {
   std::string pending_;
 };
 
-// Replaces every invalid or truncated UTF-8 sequence in `s` by U+FFFD (one per maximal invalid
-// subsequence start byte, as the decoder skips one byte at a time).
+// Replaces each ill-formed UTF-8 subpart of `s` (stray or truncated sequence, overlong form,
+// surrogate) by U+FFFD, the way llama-server's JSON output does.
 std::string sanitize_utf8(std::string_view s);
 
 }  // namespace edgelm

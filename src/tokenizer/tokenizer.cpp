@@ -9,6 +9,7 @@
 #include <initializer_list>
 
 #include "base/log.h"
+#include "tokenizer/stream-decoder.h"
 #include "tokenizer/unicode.h"
 
 namespace edgelm {
@@ -406,6 +407,10 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const {
+  return sanitize_utf8(decode_bytes(ids, special));
+}
+
+std::string Tokenizer::decode_bytes(std::span<const int32_t> ids, bool special) const {
   std::string out;
   for (int32_t id : ids) {
     if (id < 0 || id >= n_vocab()) continue;

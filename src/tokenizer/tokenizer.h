@@ -54,8 +54,12 @@ class Tokenizer {
   // Raw bytes of one token: SPM "▁" -> " ", <0xXX> -> the byte, byte-level BPE codepoints ->
   // bytes. Control/unknown tokens give "" unless `special`. Out-of-range ids give "".
   std::string token_to_piece(int32_t id, bool special = false) const;
-  // Concatenation of token_to_piece (no space stripping or clean-up), as llama-server streams.
+  // Text of a token sequence as llama-server returns it: the concatenated pieces (no space
+  // stripping or clean-up), with each ill-formed UTF-8 subpart (e.g. a lone byte token) as
+  // U+FFFD, so the result is always valid UTF-8.
   std::string decode(std::span<const int32_t> ids, bool special = false) const;
+  // The raw concatenated bytes, possibly not valid UTF-8.
+  std::string decode_bytes(std::span<const int32_t> ids, bool special = false) const;
 
   int32_t bos() const { return bos_; }
   int32_t eos() const { return eos_; }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/stream-decoder.h"
 #include "vocab-cache.h"
 
 namespace edgelm {
@@ -40,13 +41,16 @@ void check_model(const std::string& model) {
     EXPECT_EQ(*ids, g.at("prompt_ids").get<std::vector<int32_t>>()) << model << " '" << prompt;
     const auto out_ids = g.at("ids").get<std::vector<int32_t>>();
     const std::string text = g.at("text");
+    // The server's JSON text carries a lone byte token as U+FFFD; decode() does the same.
     EXPECT_EQ(tok->decode(out_ids), text) << model << " greedy output of '" << prompt << "'";
+    EXPECT_EQ(sanitize_utf8(tok->decode_bytes(out_ids)), text);
   }
 }
 
 TEST(Conformance, LlamaSpm) { check_model("conf-llama-spm-f16"); }
 TEST(Conformance, Llama3Bpe) { check_model("conf-llama3-bpe-f16"); }
 TEST(Conformance, Qwen2) { check_model("conf-qwen2-f16"); }
+TEST(Conformance, LlamaSpmQ8) { check_model("conf-llama-spm-q8_0"); }
 
 TEST(Conformance, SpecialTokenIds) {
   {

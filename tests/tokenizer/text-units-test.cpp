@@ -153,6 +153,16 @@ TEST(StreamDecoder, ByteLevelBpeAndInvalidBytes) {
   EXPECT_EQ(raw.push_bytes("\xff\xc3\xa9"), "\xef\xbf\xbd\xc3\xa9");
 }
 
+TEST(StreamDecoder, ReplacesEachIllFormedSubpart) {
+  const std::string r = "\xef\xbf\xbd";
+  EXPECT_EQ(sanitize_utf8("\x86\x86"), r + r);              // stray continuations
+  EXPECT_EQ(sanitize_utf8("\xc0\x80"), r + r);              // overlong
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), r + r + r);       // surrogate
+  EXPECT_EQ(sanitize_utf8("\xe6\x97x"), r + "x");           // truncated
+  EXPECT_EQ(sanitize_utf8("a\xf4\x90\x80\x80" "b"), "a" + r + r + r + r + "b");  // > U+10FFFF
+  EXPECT_EQ(sanitize_utf8("ok \xf0\x9f\x99\x82"), "ok \xf0\x9f\x99\x82");
+}
+
 TEST(ChatTemplate, DetectsFormats) {
   EXPECT_EQ(detect_chat_format("{{'<|im_start|>' + message['role']}}"), ChatFormat::kChatMl);
   EXPECT_EQ(detect_chat_format("{{ '<|start_header_id|>' + role + '<|end_header_id|>' }}"),

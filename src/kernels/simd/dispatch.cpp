@@ -37,6 +37,7 @@ Ops make_ops() {
   ops.softmax = &simd::softmax;
   ops.swiglu = &simd::swiglu;
   ops.axpy = &simd::axpy;
+  ops.vec_dot_rows = &simd::vec_dot_rows;
   return ops;
 }
 

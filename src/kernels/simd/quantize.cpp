@@ -85,7 +85,13 @@ HWY_INLINE void QuantizeF16(const float* x, uint16_t* y, int64_t n) {
   const int64_t nl = static_cast<int64_t>(hn::Lanes(df));
   auto* hy = reinterpret_cast<hwy::float16_t*>(y);
   int64_t i = 0;
+#if HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
+  // Native conversions (F16C, NEON, SVE) round to nearest even; Highway's emulation on targets
+  // without them does not, so those take the scalar loop below.
   for (; i + nl <= n; i += nl) hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, x + i)), dh, hy + i);
+#else
+  (void)dh, (void)hy, (void)nl;
+#endif
   for (; i < n; ++i) y[i] = f32_to_f16(x[i]);
 }
 

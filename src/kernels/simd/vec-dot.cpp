@@ -218,30 +218,82 @@ EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
   return HsumF32(_mm256_add_ps(acc0, acc1));
 }
 
-// Q4_K / Q5_K 6-bit scales and mins: sc[0..7], m[0..7].
-HWY_INLINE void UnpackScalesMinsK(const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = s[j] & 63;
-    m[j] = s[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-    m[j] = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+// Four Q4_0 rows against one activation row: the activation loads, its scale conversion and
+// its offset term 8*sum(y) are shared by the rows. Accumulates in the same order as DotQ4_0
+// (even blocks / odd blocks), so results are bitwise identical to four DotQ4_0 calls.
+HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64_t i,
+                           __m256* acc) {
+  const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.qs));
+  const float dy = HalfToF32(yb.d);
+#if EDGELM_VNNI
+  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), yv);
+#else
+  const __m256i ey = _mm256_maddubs_epi16(_mm256_set1_epi8(8), yv);
+#endif
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    const __m256i q = UnpackQ4(x[r][i].qs);
+#if EDGELM_VNNI
+    const __m256i p = _mm256_sub_epi32(Vpdpbusd(_mm256_setzero_si256(), q, yv), ey);
+#else
+    const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), ey),
+                                        _mm256_set1_epi16(1));
+#endif
+    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[r][i].d) * dy), _mm256_cvtepi32_ps(p),
+                             acc[r]);
   }
 }
 
-// sum_j m[j] * (bsums[2j] + bsums[2j+1])
-HWY_INLINE int32_t MinsDotBsums(const uint8_t* m, const int16_t* bsums) {
+HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void* xq,
+                          float* out) {
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const BlockQ4_0* x[4];
+  for (int r = 0; r < 4; ++r) x[r] = reinterpret_cast<const BlockQ4_0*>(w + r * stride);
+  const int64_t nb = n / kQK;
+  __m256 acc0[4], acc1[4];
+  for (int r = 0; r < 4; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    Q4_0x4Step(y[i], x, i, acc0);
+    Q4_0x4Step(y[i + 1], x, i + 1, acc1);
+  }
+  if (i < nb) Q4_0x4Step(y[i], x, i, acc0);
+  for (int r = 0; r < 4; ++r) out[r] = HsumF32(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+// Q4_K / Q5_K packed 6-bit scales/mins (12 bytes) -> 8 scales and 8 mins as bytes, in word
+// arithmetic (no byte stores: their reload would stall on store forwarding).
+//   sc[0..3] = s[0..3] & 63                  m[0..3] = s[4..7] & 63
+//   sc[4..7] = s[8..11] & 15 | (s[0..3] >> 6) << 4
+//   m[4..7]  = s[8..11] >> 4 | (s[4..7] >> 6) << 4
+HWY_INLINE void UnpackScalesMinsK(const uint8_t* s, uint64_t* sc, uint64_t* m) {
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t k6 = 0x3F3F3F3Fu, k4 = 0x0F0F0F0Fu, k2 = 0x03030303u;
+  const uint32_t sc_lo = w[0] & k6;
+  const uint32_t m_lo = w[1] & k6;
+  const uint32_t sc_hi = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
+  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+
+// sum_j m[j] * (bsums[2j] + bsums[2j+1]), m packed as 8 bytes.
+HWY_INLINE int32_t MinsDotBsums(uint64_t m8, const int16_t* bsums) {
   const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
   const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
   const __m128i pair = _mm_hadd_epi16(b0, b1);  // 8 sums of 32 activations
-  int64_t m8;
-  std::memcpy(&m8, m, 8);
-  const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m8));
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
   __m128i p = _mm_madd_epi16(pair, m16);
   p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
   p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
   return _mm_cvtsi128_si32(p);
+}
+
+// int16 lanes all equal to scale k of the 8 int16 scales held (twice) in sc16.
+HWY_INLINE __m256i ScaleK(__m256i sc16, int k) {
+  const __m256i idx = _mm256_set1_epi16(static_cast<int16_t>((2 * k) | ((2 * k + 1) << 8)));
+  return _mm256_shuffle_epi8(sc16, idx);
 }
 
 template <bool kQ5>
@@ -266,11 +318,14 @@ HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
     }
     const float d = HalfToF32(dh) * y[i].d;
     const float dmin = HalfToF32(dminh) * y[i].d;
-    alignas(8) uint8_t sc[8], mn[8];
-    UnpackScalesMinsK(scales, sc, mn);
-    acc_m += dmin * static_cast<float>(MinsDotBsums(mn, y[i].bsums));
+    uint64_t sc8, mn8;
+    UnpackScalesMinsK(scales, &sc8, &mn8);
+    acc_m += dmin * static_cast<float>(MinsDotBsums(mn8, y[i].bsums));
+    const __m256i sc16 = _mm256_broadcastsi128_si256(
+        _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
     const int8_t* ys = y[i].qs;
     __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * j));
       __m256i lo = _mm256_and_si256(q, m4);
@@ -284,8 +339,8 @@ HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
       }
       const __m256i y0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys + 64 * j));
       const __m256i y1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys + 64 * j + 32));
-      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
-      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(lo, y0), ScaleK(sc16, 2 * j));
+      sumi = MaddAcc(sumi, _mm256_maddubs_epi16(hi, y1), ScaleK(sc16, 2 * j + 1));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
@@ -318,6 +373,7 @@ EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
     // duplicating the byte into both halves of each lane and shifting right arithmetically).
     const __m256i scb = _mm256_broadcastsi128_si256(sc8);
     const int8_t* ys = y[i].qs;
+#pragma GCC unroll 2
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = x[i].ql + 64 * half;
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * half));
@@ -608,8 +664,15 @@ void VecDotRows(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_
   switch (wt) {
     case GgmlType::kQ8_0:
       return RowsLoop<DotQ8_0>(n, wb, row_stride, nrows, xq, y);
-    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_0: {
+#if EDGELM_SIMD_X86
+      int64_t r = 0;
+      for (; r + 4 <= nrows; r += 4) DotQ4_0x4(n, wb + r * row_stride, row_stride, xq, y + r);
+      return RowsLoop<DotQ4_0>(n, wb + r * row_stride, row_stride, nrows - r, xq, y + r);
+#else
       return RowsLoop<DotQ4_0>(n, wb, row_stride, nrows, xq, y);
+#endif
+    }
     case GgmlType::kQ4_K:
       return RowsLoop<DotQ4K>(n, wb, row_stride, nrows, xq, y);
     case GgmlType::kQ5_K:

@@ -40,7 +40,9 @@ struct Ops {
   // y += a * x
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // Optional (may be nullptr; added after the fields above): y[r] = vec_dot(wt, n,
-  // w + r * row_stride, xq) for r in [0, nrows). matmul uses it when set.
+  // w + r * row_stride, xq) for r in [0, nrows), bit-identical to vec_dot. matmul uses it when
+  // set. ref_ops() leaves it null (ref::vec_dot_rows exists), so a table copied from ref_ops()
+  // must set it together with vec_dot.
   void (*vec_dot_rows)(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
                        const void* xq, float* y) = nullptr;
 };

@@ -13,7 +13,9 @@ const Ops& ref_ops() {
       .softmax = &ref::softmax,
       .swiglu = &ref::swiglu,
       .axpy = &ref::axpy,
-      .vec_dot_rows = &ref::vec_dot_rows,
+      // Left null: tables built by copying ref_ops() and replacing vec_dot must not inherit a
+      // vec_dot_rows that disagrees with their vec_dot. matmul loops over vec_dot instead.
+      .vec_dot_rows = nullptr,
   };
   return ops;
 }

@@ -23,6 +23,7 @@ constexpr RegisterFn kSubcommands[] = {
     edgelm::cli::register_run,
     edgelm::cli::register_chat,
     edgelm::cli::register_info,
+    edgelm::cli::register_bench,
 };
 
 }  // namespace

@@ -21,6 +21,7 @@ namespace edgelm::cli {
 void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_info(CLI::App& app);
+void register_bench(CLI::App& app);
 
 // Ends a subcommand's callback: a non-zero code leaves through CLI11 (CLI::RuntimeError) and
 // becomes the process exit status; 0 returns normally.

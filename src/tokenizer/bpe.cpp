@@ -33,8 +33,7 @@ int Tokenizer::bpe_rank(std::string_view left, std::string_view right,
   scratch.assign(left);
   scratch.push_back(' ');
   scratch.append(right);
-  auto it = bpe_ranks_.find(std::string_view(scratch));
-  return it == bpe_ranks_.end() ? -1 : it->second;
+  return bpe_ranks_.find(scratch);
 }
 
 void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {

@@ -226,11 +226,10 @@ Status Tokenizer::load_vocab(const GgufFile& file) {
     if (t.text.empty()) t.text = fmt::format("[EMPTY_{}]", i);
     t.score = scores ? static_cast<float>(scores->array_f64(i)) : 0.0f;
     t.attr = types ? attr_from_type(types->array_i64(i)) : kAttrNormal;
-    auto [it, inserted] = token_to_id_.emplace(t.text, static_cast<int32_t>(i));
-    if (!inserted) {
-      EDGELM_LOG_WARN("{}: duplicate token '{}' at ids {} and {}; text maps to {}", file.path(),
-                      t.text, it->second, i, i);
-      it->second = static_cast<int32_t>(i);
+    if (!token_to_id_.insert(t.text, static_cast<int32_t>(i))) {
+      EDGELM_LOG_WARN("{}: duplicate token '{}' at ids {} and {}; the text maps to {}",
+                      file.path(), t.text, token_to_id_.find(t.text), i, i);
+      token_to_id_.insert(t.text, static_cast<int32_t>(i), /*overwrite=*/true);
     }
   }
 
@@ -245,7 +244,7 @@ Status Tokenizer::load_vocab(const GgufFile& file) {
       std::string_view m = merges->strings[i];
       size_t pos = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
       if (pos == std::string_view::npos) continue;  // never matches a real pair
-      bpe_ranks_.emplace(std::string(m), static_cast<int>(i));
+      bpe_ranks_.insert(m, static_cast<int32_t>(i));
     }
   }
   return Status::ok_status();
@@ -256,7 +255,7 @@ Status Tokenizer::load_vocab(const GgufFile& file) {
 void Tokenizer::detect_special_tokens() {
   auto find_first = [&](std::initializer_list<std::string_view> names) -> int32_t {
     for (std::string_view n : names) {
-      if (auto it = token_to_id_.find(n); it != token_to_id_.end()) return it->second;
+      if (int32_t id = token_to_id_.find(n); id >= 0) return id;
     }
     return -1;
   };
@@ -300,21 +299,20 @@ void Tokenizer::detect_special_tokens() {
         "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
         "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>",
         "<|tool_response>"}) {
-    if (auto it = token_to_id_.find(name); it != token_to_id_.end()) {
-      eog.push_back(it->second);
-      make_control(it->second);
+    if (int32_t id = token_to_id_.find(name); id >= 0) {
+      eog.push_back(id);
+      make_control(id);
     }
   }
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
 
   auto has = [&](std::string_view name) {
-    auto it = token_to_id_.find(name);
-    return it != token_to_id_.end() &&
-           std::binary_search(eog.begin(), eog.end(), it->second);
+    const int32_t id = token_to_id_.find(name);
+    return id >= 0 && std::binary_search(eog.begin(), eog.end(), id);
   };
   auto drop = [&](std::string_view name, uint32_t new_attr) {
-    int32_t id = token_to_id_.find(name)->second;
+    const int32_t id = token_to_id_.find(name);
     eog.erase(std::find(eog.begin(), eog.end(), id));
     tokens_[id].attr = new_attr;
   };
@@ -332,9 +330,9 @@ void Tokenizer::set_model_specific_attrs(const GgufFile& file) {
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto set = [&](std::string_view text, uint32_t attr, bool on) {
-    auto it = token_to_id_.find(text);
-    if (it == token_to_id_.end()) return;
-    uint32_t& a = tokens_[it->second].attr;
+    const int32_t id = token_to_id_.find(text);
+    if (id < 0) return;
+    uint32_t& a = tokens_[id].attr;
     a = on ? (a | attr) : (a & ~attr);
   };
   if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
@@ -396,8 +394,7 @@ std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
 }
 
 int32_t Tokenizer::lookup(std::string_view text) const {
-  auto it = token_to_id_.find(text);
-  return it == token_to_id_.end() ? -1 : it->second;
+  return token_to_id_.find(text);
 }
 
 std::string Tokenizer::token_to_piece(int32_t id, bool special) const {

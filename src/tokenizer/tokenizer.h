@@ -17,12 +17,12 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
 #include "gguf/reader.h"
 #include "tokenizer/pre-tokenizer.h"
+#include "tokenizer/string-index.h"
 
 namespace edgelm {
 
@@ -109,15 +109,8 @@ class Tokenizer {
   VocabType type_ = VocabType::kSpm;
   PreTokenizerType pre_type_ = PreTokenizerType::kDefault;
   std::vector<Token> tokens_;
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  template <typename V>
-  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
-  StringMap<int32_t> token_to_id_;
-  StringMap<int> bpe_ranks_;                        // "left right" -> rank (first wins)
+  StringIndex token_to_id_;
+  StringIndex bpe_ranks_;                           // "left right" -> rank (first wins)
   std::vector<int32_t> special_tokens_;             // control/user-defined/unknown, longest first
   std::vector<std::string> pieces_;                 // token_to_piece(id, special=true)
   std::vector<int32_t> eog_ids_;                    // sorted

@@ -133,6 +133,24 @@ TEST(Fp16, RandomAgainstDoubleOracle) {
   EXPECT_GT(checked, 100000);
 }
 
+#if defined(__FLT16_MANT_DIG__)
+// Second independent oracle: the compiler's _Float16 conversions (IEEE, round to nearest even).
+TEST(Fp16, MatchesCompilerFloat16) {
+  std::mt19937 rng(9);
+  for (int i = 0; i < 200000; ++i) {
+    const float f = f_bits(rng());
+    if (std::isnan(f)) continue;
+    const _Float16 h = static_cast<_Float16>(f);
+    ASSERT_EQ(fp32_to_fp16(f), std::bit_cast<uint16_t>(h)) << std::hexfloat << f;
+  }
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float want = static_cast<float>(std::bit_cast<_Float16>(static_cast<uint16_t>(h)));
+    if (std::isnan(want)) continue;
+    ASSERT_EQ(fp16_to_fp32(static_cast<uint16_t>(h)), want) << h;
+  }
+}
+#endif
+
 TEST(Bf16, ExactAndRounding) {
   EXPECT_EQ(fp32_to_bf16(1.0f), 0x3F80);
   EXPECT_EQ(fp32_to_bf16(-2.0f), 0xC000);

@@ -77,6 +77,12 @@ TEST(Conformance, SpecialTokenIds) {
     EXPECT_TRUE(tok->is_eog(128001));
     EXPECT_FALSE(tok->is_eog(128006));
     EXPECT_EQ(tok->token_to_piece(220), " ");  // "Ġ"
+    // A literal BOS in the text is parsed; add_special adds another, as llama.cpp does.
+    auto a = tok->encode("<|begin_of_text|>Hello", /*add_special=*/false, true);
+    auto b = tok->encode("<|begin_of_text|>Hello", /*add_special=*/true, true);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(*a, (std::vector<int32_t>{128000, 9906}));
+    EXPECT_EQ(*b, (std::vector<int32_t>{128000, 128000, 9906}));
   }
   {
     EDGELM_REQUIRE_TOKENIZER(tok, "models/conf-qwen2-f16.gguf");

@@ -6,6 +6,7 @@
 #include "test_util.h"
 #include "tokenizer/chat-template.h"
 #include "tokenizer/pre-tokenizer.h"
+#include "tokenizer/string-index.h"
 #include "tokenizer/stream-decoder.h"
 #include "tokenizer/unicode.h"
 #include "vocab-cache.h"
@@ -214,6 +215,36 @@ TEST(ChatTemplate, Qwen2ModelTemplateTokenizesWithSpecialTokens) {
   EXPECT_EQ(std::count(ids->begin(), ids->end(), im_end), 1);
   EXPECT_EQ(ids->front(), im_start);
   EXPECT_EQ(tok->decode(*ids, /*special=*/true), prompt);
+}
+
+}  // namespace
+}  // namespace edgelm
+
+namespace edgelm {
+namespace {
+
+TEST(StringIndex, InsertFindOverwrite) {
+  StringIndex idx;
+  std::vector<std::string> keys;
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 5000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::string k = std::to_string(x % 100000) + (i % 3 ? "\xc4\xa0" : "") + std::to_string(i);
+    keys.push_back(k);
+    EXPECT_TRUE(idx.insert(k, i));
+  }
+  EXPECT_EQ(idx.size(), keys.size());
+  for (int i = 0; i < static_cast<int>(keys.size()); ++i) EXPECT_EQ(idx.find(keys[i]), i);
+  EXPECT_EQ(idx.find("absent"), -1);
+  EXPECT_EQ(idx.find(""), -1);
+  EXPECT_FALSE(idx.insert(keys[10], 99));  // first value wins by default
+  EXPECT_EQ(idx.find(keys[10]), 10);
+  EXPECT_FALSE(idx.insert(keys[10], 99, /*overwrite=*/true));
+  EXPECT_EQ(idx.find(keys[10]), 99);
+  EXPECT_TRUE(idx.insert("", 7));
+  EXPECT_EQ(idx.find(""), 7);
 }
 
 }  // namespace

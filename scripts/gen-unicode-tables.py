@@ -43,6 +43,7 @@ def main():
     lines.append("// extends to the next entry's first codepoint.")
     lines.append('#include "tokenizer/unicode.h"')
     lines.append("")
+    lines.append("// clang-format off")
     lines.append("namespace edgelm::unicode_data {")
     lines.append("")
     lines.append(f"extern const CategoryRun kCategoryRuns[] = {{")
@@ -63,6 +64,7 @@ def main():
     lines.append(f"extern const size_t kNumWhitespaceRanges = {len(WHITESPACE)};")
     lines.append("")
     lines.append("}  // namespace edgelm::unicode_data")
+    lines.append("// clang-format on")
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {OUT}: {len(ranges)} runs", file=sys.stderr)

@@ -28,8 +28,7 @@ struct BigramGreater {
 
 }  // namespace
 
-int Tokenizer::bpe_rank(std::string_view left, std::string_view right,
-                        std::string& scratch) const {
+int Tokenizer::bpe_rank(std::string_view left, std::string_view right, std::string& scratch) const {
   scratch.assign(left);
   scratch.push_back(' ');
   scratch.append(right);
@@ -78,8 +77,7 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
       Symbol& r = symbols[b.right];
       // Stale when either side changed since the pair was queued (the two symbols are
       // adjacent in the word, so same start and total length means same text).
-      if (l.n == 0 || r.n == 0 || l.start != b.start || l.n + r.n != b.size ||
-          l.next != b.right) {
+      if (l.n == 0 || r.n == 0 || l.start != b.start || l.n + r.n != b.size || l.next != b.right) {
         continue;
       }
       l.n += r.n;

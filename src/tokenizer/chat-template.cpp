@@ -43,11 +43,16 @@ std::optional<ChatFormat> chat_format_from_name(std::string_view name) {
 
 const char* chat_format_name(ChatFormat f) {
   switch (f) {
-    case ChatFormat::kChatMl: return "chatml";
-    case ChatFormat::kLlama3: return "llama3";
-    case ChatFormat::kLlama2: return "llama2";
-    case ChatFormat::kPhi3: return "phi3";
-    case ChatFormat::kPlain: return "plain";
+    case ChatFormat::kChatMl:
+      return "chatml";
+    case ChatFormat::kLlama3:
+      return "llama3";
+    case ChatFormat::kLlama2:
+      return "llama2";
+    case ChatFormat::kPhi3:
+      return "phi3";
+    case ChatFormat::kPlain:
+      return "plain";
   }
   return "?";
 }

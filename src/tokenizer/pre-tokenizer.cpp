@@ -199,7 +199,14 @@ bool is_number_cpt(uint32_t c) { return unicode::flags(c).is_number(); }
 
 bool is_default_punct(uint32_t c) {
   switch (c) {
-    case '$': case '+': case '<': case '=': case '>': case '^': case '~': case '|':
+    case '$':
+    case '+':
+    case '<':
+    case '=':
+    case '>':
+    case '^':
+    case '~':
+    case '|':
       return true;
     default:
       return unicode::flags(c).is_punctuation();
@@ -210,11 +217,16 @@ bool is_default_punct(uint32_t c) {
 
 const char* pre_tokenizer_name(PreTokenizerType t) {
   switch (t) {
-    case PreTokenizerType::kDefault: return "default";
-    case PreTokenizerType::kLlama3: return "llama3";
-    case PreTokenizerType::kQwen2: return "qwen2";
-    case PreTokenizerType::kGpt2: return "gpt2";
-    case PreTokenizerType::kSmollm: return "smollm";
+    case PreTokenizerType::kDefault:
+      return "default";
+    case PreTokenizerType::kLlama3:
+      return "llama3";
+    case PreTokenizerType::kQwen2:
+      return "qwen2";
+    case PreTokenizerType::kGpt2:
+      return "gpt2";
+    case PreTokenizerType::kSmollm:
+      return "smollm";
   }
   return "?";
 }

@@ -33,8 +33,8 @@ class StringIndex {
   std::string arena_;
   std::vector<uint32_t> offsets_, lengths_;
   std::vector<int32_t> values_;
-  std::vector<int32_t> slots_;          // entry index, -1 = empty
-  std::vector<uint32_t> slot_hashes_;   // low bits of the key hash, to skip most compares
+  std::vector<int32_t> slots_;         // entry index, -1 = empty
+  std::vector<uint32_t> slot_hashes_;  // low bits of the key hash, to skip most compares
   size_t mask_ = 0;
 };
 

@@ -17,19 +17,31 @@ namespace {
 
 // GGUF token types (llama.cpp's llama_token_type).
 enum GgufTokenType {
-  kTypeUndefined = 0, kTypeNormal = 1, kTypeUnknown = 2, kTypeControl = 3,
-  kTypeUserDefined = 4, kTypeUnused = 5, kTypeByte = 6,
+  kTypeUndefined = 0,
+  kTypeNormal = 1,
+  kTypeUnknown = 2,
+  kTypeControl = 3,
+  kTypeUserDefined = 4,
+  kTypeUnused = 5,
+  kTypeByte = 6,
 };
 
 uint32_t attr_from_type(int64_t t) {
   switch (t) {
-    case kTypeUnknown: return kAttrUnknown;
-    case kTypeUnused: return kAttrUnused;
-    case kTypeNormal: return kAttrNormal;
-    case kTypeControl: return kAttrControl;
-    case kTypeUserDefined: return kAttrUserDefined;
-    case kTypeByte: return kAttrByte;
-    default: return kAttrUndefined;
+    case kTypeUnknown:
+      return kAttrUnknown;
+    case kTypeUnused:
+      return kAttrUnused;
+    case kTypeNormal:
+      return kAttrNormal;
+    case kTypeControl:
+      return kAttrControl;
+    case kTypeUserDefined:
+      return kAttrUserDefined;
+    case kTypeByte:
+      return kAttrByte;
+    default:
+      return kAttrUndefined;
   }
 }
 
@@ -116,8 +128,8 @@ Status Tokenizer::load(const GgufFile& file) {
       pre_type_ = PreTokenizerType::kLlama3;
       bos_ = -1;
     } else if (one_of(pre, {"gpt-2", "gpt2", "phi-2", "jina-es", "jina-de", "gigachat",
-                            "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "mpt", "olmo",
-                            "jais", "trillion", "granite-docling", "exaone4"})) {
+                            "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "mpt", "olmo", "jais",
+                            "trillion", "granite-docling", "exaone4"})) {
       pre_type_ = PreTokenizerType::kGpt2;
     } else if (one_of(pre, {"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "hunyuan",
                             "solar-open", "kormo"})) {
@@ -175,9 +187,8 @@ Status Tokenizer::load(const GgufFile& file) {
     if (tokens_[id].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown))
       special_tokens_.push_back(id);
   }
-  std::sort(special_tokens_.begin(), special_tokens_.end(), [&](int32_t a, int32_t b) {
-    return tokens_[a].text.size() > tokens_[b].text.size();
-  });
+  std::sort(special_tokens_.begin(), special_tokens_.end(),
+            [&](int32_t a, int32_t b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
 
   pieces_.resize(tokens_.size());
   for (int32_t id = 0; id < n_vocab(); ++id) pieces_[id] = compute_piece(id);
@@ -209,8 +220,8 @@ Status Tokenizer::load_vocab(const GgufFile& file) {
   }
   const GgufValue* types = file.find("tokenizer.ggml.token_type");
   if (types) {
-    if (types->type != GgufType::kArray || !(types->array_type == GgufType::kI32 ||
-                                             types->array_type == GgufType::kU32))
+    if (types->type != GgufType::kArray ||
+        !(types->array_type == GgufType::kI32 || types->array_type == GgufType::kU32))
       return Status::invalid_argument(fmt::format(
           "tokenizer.ggml.token_type: expected array of i32, found {}", types->to_string()));
     if (types->array_count < n)
@@ -227,8 +238,8 @@ Status Tokenizer::load_vocab(const GgufFile& file) {
     t.score = scores ? static_cast<float>(scores->array_f64(i)) : 0.0f;
     t.attr = types ? attr_from_type(types->array_i64(i)) : kAttrNormal;
     if (!token_to_id_.insert(t.text, static_cast<int32_t>(i))) {
-      EDGELM_LOG_WARN("{}: duplicate token '{}' at ids {} and {}; the text maps to {}",
-                      file.path(), t.text, token_to_id_.find(t.text), i, i);
+      EDGELM_LOG_WARN("{}: duplicate token '{}' at ids {} and {}; the text maps to {}", file.path(),
+                      t.text, token_to_id_.find(t.text), i, i);
       token_to_id_.insert(t.text, static_cast<int32_t>(i), /*overwrite=*/true);
     }
   }
@@ -269,19 +280,25 @@ void Tokenizer::detect_special_tokens() {
   };
   detect(eot_, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                 "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
-                "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                "<\xef\xbd\x9c"
+                "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
                 "<end_of_utterance>"});
   detect(eom_, {"<|eom_id|>"});
   int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1;
   detect(fim_pre, {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-                   "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>", "<PRE>",
-                   "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
+                   "<\xef\xbd\x9c"
+                   "fim\xe2\x96\x81"
+                   "begin\xef\xbd\x9c>",
+                   "<PRE>", "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
   detect(fim_suf, {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-                   "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>", "<SUF>",
-                   "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"});
+                   "<\xef\xbd\x9c"
+                   "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+                   "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"});
   detect(fim_mid, {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-                   "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>",
-                   "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
+                   "<\xef\xbd\x9c"
+                   "fim\xe2\x96\x81"
+                   "end\xef\xbd\x9c>",
+                   "<MID>", "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
   detect(fim_pad_, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
   detect(fim_rep_, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
   detect(fim_sep_, {"<|file_sep|>"});
@@ -294,11 +311,26 @@ void Tokenizer::detect_special_tokens() {
   std::vector<int32_t> eog;
   for (int32_t id : {fim_pad_, fim_rep_, fim_sep_, eos_, eot_, eom_})
     if (id >= 0) eog.push_back(id);
-  for (std::string_view name :
-       {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-        "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
-        "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>",
-        "<|tool_response>"}) {
+  for (std::string_view name : {"<|eot_id|>",
+                                "<|im_end|>",
+                                "<|end|>",
+                                "<|return|>",
+                                "<|call|>",
+                                "<|flush|>",
+                                "<|calls|>",
+                                "<end_of_turn>",
+                                "<|endoftext|>",
+                                "</s>",
+                                "<|eom_id|>",
+                                "<EOT>",
+                                "_<EOT>",
+                                "[EOT]",
+                                "[EOS]",
+                                "<|end_of_text|>",
+                                "<end_of_utterance>",
+                                "<eos>",
+                                "<turn|>",
+                                "<|tool_response>"}) {
     if (int32_t id = token_to_id_.find(name); id >= 0) {
       eog.push_back(id);
       make_control(id);
@@ -317,8 +349,8 @@ void Tokenizer::detect_special_tokens() {
     tokens_[id].attr = new_attr;
   };
   // Harmony-style vocabularies: "<|end|>" ends a message, not the generation.
-  if (has("<|end|>") && ((has("<|return|>") && has("<|call|>")) ||
-                         (has("<|calls|>") && has("<|flush|>")))) {
+  if (has("<|end|>") &&
+      ((has("<|return|>") && has("<|call|>")) || (has("<|calls|>") && has("<|flush|>")))) {
     drop("<|end|>", kAttrUserDefined);
   }
   if (has("<|tool_response>") && has("</s>")) drop("</s>", kAttrNormal);
@@ -393,9 +425,7 @@ std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
   return id;
 }
 
-int32_t Tokenizer::lookup(std::string_view text) const {
-  return token_to_id_.find(text);
-}
+int32_t Tokenizer::lookup(std::string_view text) const { return token_to_id_.find(text); }
 
 std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
   if (id < 0 || id >= n_vocab()) return std::string();

@@ -110,10 +110,10 @@ class Tokenizer {
   PreTokenizerType pre_type_ = PreTokenizerType::kDefault;
   std::vector<Token> tokens_;
   StringIndex token_to_id_;
-  StringIndex bpe_ranks_;                           // "left right" -> rank (first wins)
-  std::vector<int32_t> special_tokens_;             // control/user-defined/unknown, longest first
-  std::vector<std::string> pieces_;                 // token_to_piece(id, special=true)
-  std::vector<int32_t> eog_ids_;                    // sorted
+  StringIndex bpe_ranks_;                // "left right" -> rank (first wins)
+  std::vector<int32_t> special_tokens_;  // control/user-defined/unknown, longest first
+  std::vector<std::string> pieces_;      // token_to_piece(id, special=true)
+  std::vector<int32_t> eog_ids_;         // sorted
   std::string chat_template_;
 
   int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1, sep_ = -1, pad_ = -1;

@@ -3,6 +3,7 @@
 // extends to the next entry's first codepoint.
 #include "tokenizer/unicode.h"
 
+// clang-format off
 namespace edgelm::unicode_data {
 
 extern const CategoryRun kCategoryRuns[] = {
@@ -388,3 +389,4 @@ extern const CodepointRange kWhitespaceRanges[] = {
 extern const size_t kNumWhitespaceRanges = 10;
 
 }  // namespace edgelm::unicode_data
+// clang-format on

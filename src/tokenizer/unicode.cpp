@@ -83,21 +83,30 @@ uint32_t decode_one(std::string_view s, size_t& offset) {
     return kReplacement;
   }
   if (!(c0 & 0x20)) {
-    if (!cont(1)) { offset += 1; return kReplacement; }
+    if (!cont(1)) {
+      offset += 1;
+      return kReplacement;
+    }
     uint32_t r = ((c0 & 0x1Fu) << 6) | (b(1) & 0x3Fu);
     offset += 2;
     return r;
   }
   if (!(c0 & 0x10)) {
-    if (!cont(1) || !cont(2)) { offset += 1; return kReplacement; }
+    if (!cont(1) || !cont(2)) {
+      offset += 1;
+      return kReplacement;
+    }
     uint32_t r = ((c0 & 0x0Fu) << 12) | ((b(1) & 0x3Fu) << 6) | (b(2) & 0x3Fu);
     offset += 3;
     return r;
   }
   if (!(c0 & 0x08)) {
-    if (!cont(1) || !cont(2) || !cont(3)) { offset += 1; return kReplacement; }
-    uint32_t r = ((c0 & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) |
-                 (b(3) & 0x3Fu);
+    if (!cont(1) || !cont(2) || !cont(3)) {
+      offset += 1;
+      return kReplacement;
+    }
+    uint32_t r =
+        ((c0 & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) | (b(3) & 0x3Fu);
     offset += 4;
     return r;
   }

@@ -19,8 +19,14 @@ namespace edgelm {
 
 // General-category families (\p{N}, \p{L}, \p{Z}, \p{M}, \p{P}, \p{S}, \p{C}).
 enum class CptCategory : uint8_t {
-  kUndefined = 0, kNumber = 1, kLetter = 2, kSeparator = 3,
-  kMark = 4, kPunctuation = 5, kSymbol = 6, kControl = 7,
+  kUndefined = 0,
+  kNumber = 1,
+  kLetter = 2,
+  kSeparator = 3,
+  kMark = 4,
+  kPunctuation = 5,
+  kSymbol = 6,
+  kControl = 7,
 };
 
 namespace unicode_data {

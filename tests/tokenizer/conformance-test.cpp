@@ -1,9 +1,8 @@
 // Tokenization against llama-server on the conformance models (golden/conformance/<model>.json):
 // /tokenize with and without add_special (special tokens parsed), greedy prompts -> prompt_ids,
 // and detokenized greedy outputs == the server's text.
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -67,8 +67,8 @@ void check_vocab(const Tokenizer& tok, const std::string& name) {
     ASSERT_TRUE(ids.ok()) << ids.status().to_string();
     if (*ids != expected[i]) {
       ++failures;
-      ADD_FAILURE() << name << " text #" << i << " '" << texts[i] << "'\n  expected:"
-                    << show(expected[i]) << "\n  got:     " << show(*ids);
+      ADD_FAILURE() << name << " text #" << i << " '" << texts[i]
+                    << "'\n  expected:" << show(expected[i]) << "\n  got:     " << show(*ids);
     }
     // Detokenizing gives the text back (modulo SPM's leading space prefix).
     std::string back = tok.decode(*ids);

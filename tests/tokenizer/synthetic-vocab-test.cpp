@@ -174,8 +174,7 @@ TEST(SpmVocab, LongestSpecialTokenWins) {
   GgufWriter w = spm_writer(v);
   Built bt = build(w);
   ASSERT_TRUE(bt.tok);
-  EXPECT_EQ(enc(*bt.tok, "<a><b><a>", false, true),
-            (std::vector<int32_t>{long_tok, short_tok}));
+  EXPECT_EQ(enc(*bt.tok, "<a><b><a>", false, true), (std::vector<int32_t>{long_tok, short_tok}));
 }
 
 // Byte-level BPE vocabulary: every byte's printable codepoint, plus merged pieces.

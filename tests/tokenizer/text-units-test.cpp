@@ -6,8 +6,8 @@
 #include "test_util.h"
 #include "tokenizer/chat-template.h"
 #include "tokenizer/pre-tokenizer.h"
-#include "tokenizer/string-index.h"
 #include "tokenizer/stream-decoder.h"
+#include "tokenizer/string-index.h"
 #include "tokenizer/unicode.h"
 #include "vocab-cache.h"
 
@@ -85,14 +85,14 @@ TEST(PreTokenizer, Gpt2) {
 }
 
 TEST(PreTokenizer, SmollmAndDefault) {
-  EXPECT_EQ(pre_tokenize(PreTokenizerType::kSmollm, "ab12 c"),
-            (Words{"ab", "1", "2", " c"}));
+  EXPECT_EQ(pre_tokenize(PreTokenizerType::kSmollm, "ab12 c"), (Words{"ab", "1", "2", " c"}));
   EXPECT_EQ(pre_tokenize(PreTokenizerType::kDefault, "a+=b 12345"),
             (Words{"a", "+=", "b", " ", "123", "45"}));
 }
 
 TEST(PreTokenizer, WordsConcatenateToTheText) {
-  const std::string text = "Mixed: 日本語, émojis 🙂👩\u200d👩 and\ttabs\r\n 12,345.6 'LL";
+  const std::string text =
+      "Mixed: 日本語, émojis 🙂👩\u200d👩 and\ttabs\r\n 12,345.6 'LL";
   for (auto t : {PreTokenizerType::kDefault, PreTokenizerType::kLlama3, PreTokenizerType::kQwen2,
                  PreTokenizerType::kGpt2, PreTokenizerType::kSmollm}) {
     std::string joined;
@@ -112,8 +112,8 @@ TEST(StreamDecoder, HoldsBackPartialCodepoints) {
   StreamDecoder dec(*tok);
   std::vector<std::string> outs;
   for (int32_t id : ids) outs.push_back(dec.push(id));
-  EXPECT_EQ(outs, (std::vector<std::string>{"", "", "", "\xf0\x9f\x99\x82", "", "",
-                                            "\xe6\x97\xa5"}));
+  EXPECT_EQ(outs,
+            (std::vector<std::string>{"", "", "", "\xf0\x9f\x99\x82", "", "", "\xe6\x97\xa5"}));
   EXPECT_EQ(dec.flush(), "");
   // Every emitted chunk is valid UTF-8 on its own, whatever the split.
   const std::string text = "A 🙂 日本 é \xf0\x9f\x9a\x80!";
@@ -156,11 +156,13 @@ TEST(StreamDecoder, ByteLevelBpeAndInvalidBytes) {
 
 TEST(StreamDecoder, ReplacesEachIllFormedSubpart) {
   const std::string r = "\xef\xbf\xbd";
-  EXPECT_EQ(sanitize_utf8("\x86\x86"), r + r);              // stray continuations
-  EXPECT_EQ(sanitize_utf8("\xc0\x80"), r + r);              // overlong
-  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), r + r + r);       // surrogate
-  EXPECT_EQ(sanitize_utf8("\xe6\x97x"), r + "x");           // truncated
-  EXPECT_EQ(sanitize_utf8("a\xf4\x90\x80\x80" "b"), "a" + r + r + r + r + "b");  // > U+10FFFF
+  EXPECT_EQ(sanitize_utf8("\x86\x86"), r + r);          // stray continuations
+  EXPECT_EQ(sanitize_utf8("\xc0\x80"), r + r);          // overlong
+  EXPECT_EQ(sanitize_utf8("\xed\xa0\x80"), r + r + r);  // surrogate
+  EXPECT_EQ(sanitize_utf8("\xe6\x97x"), r + "x");       // truncated
+  EXPECT_EQ(sanitize_utf8("a\xf4\x90\x80\x80"
+                          "b"),
+            "a" + r + r + r + r + "b");  // > U+10FFFF
   EXPECT_EQ(sanitize_utf8("ok \xf0\x9f\x99\x82"), "ok \xf0\x9f\x99\x82");
 }
 
@@ -174,8 +176,8 @@ TEST(ChatTemplate, DetectsFormats) {
             ChatFormat::kPhi3);
   EXPECT_EQ(detect_chat_format(""), ChatFormat::kPlain);
   EXPECT_EQ(detect_chat_format("{{ messages }}"), ChatFormat::kPlain);
-  for (auto f : {ChatFormat::kChatMl, ChatFormat::kLlama3, ChatFormat::kLlama2,
-                 ChatFormat::kPhi3, ChatFormat::kPlain})
+  for (auto f : {ChatFormat::kChatMl, ChatFormat::kLlama3, ChatFormat::kLlama2, ChatFormat::kPhi3,
+                 ChatFormat::kPlain})
     EXPECT_EQ(chat_format_from_name(chat_format_name(f)), f);
 }
 

@@ -32,7 +32,7 @@ inline const Tokenizer* cached_tokenizer(const std::string& path) {
 }  // namespace edgelm::testing
 
 // Skips when the shared file is absent; fails when it does not load.
-#define EDGELM_REQUIRE_TOKENIZER(var, rel)                      \
-  EDGELM_REQUIRE_SHARED(var##_path, rel);                        \
+#define EDGELM_REQUIRE_TOKENIZER(var, rel)                                          \
+  EDGELM_REQUIRE_SHARED(var##_path, rel);                                           \
   const ::edgelm::Tokenizer* var = ::edgelm::testing::cached_tokenizer(var##_path); \
   ASSERT_NE(var, nullptr)

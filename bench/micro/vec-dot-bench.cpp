@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/threadpool.h"
 #include "kernels/kernels.h"
 #include "kernels/simd/simd.h"
 #include "quant/quant.h"
@@ -96,6 +97,31 @@ void BM_MatVec4096(benchmark::State& state, GgmlType wt, Impl impl) {
   run_rows(state, *m, impl);
 }
 
+// The real entry point: matmul() (activation quantization + vec_dot_rows over tiles) on one
+// thread (or state.range(0) threads), decode shape m = 1.
+void BM_Matmul4096(benchmark::State& state, GgmlType wt, bool simd) {
+  static std::vector<Matrix>* cache = new std::vector<Matrix>();
+  const Matrix* m = nullptr;
+  for (const auto& c : *cache) {
+    if (c.wt == wt) m = &c;
+  }
+  if (!m) m = &cache->emplace_back(make_matrix(wt, 4096, 4096));
+  const int threads = static_cast<int>(state.range(0));
+  ThreadPool pool(threads);
+  const Ops& ops = simd ? *simd_ops_or_null() : ref_ops();
+  std::vector<float> x(4096), y(4096);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  for (auto& v : x) v = nd(rng);
+  std::vector<uint8_t> scratch;
+  for (auto _ : state) {
+    matmul(ops, pool, wt, m->w.data(), m->rows, m->n, x.data(), 1, y.data(), scratch);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(m->stride) * m->rows);
+  state.SetLabel(ops.name);
+}
+
 void BM_Quantize(benchmark::State& state, GgmlType t, Impl impl) {
   const int64_t n = 4096;
   std::vector<float> x(static_cast<size_t>(n));
@@ -131,8 +157,23 @@ void register_all() {
     benchmark::RegisterBenchmark(("MatVec4096/" + s + "/ref").c_str(), BM_MatVec4096, t,
                                  Impl::kRef)
         ->MinTime(0.5);
+    benchmark::RegisterBenchmark(("MatVec4096/" + s + "/simd").c_str(), BM_MatVec4096, t,
+                                 Impl::kSimd)
+        ->MinTime(0.5);
     benchmark::RegisterBenchmark(("MatVec4096/" + s + "/simd_rows").c_str(), BM_MatVec4096, t,
                                  Impl::kSimdRows)
+        ->MinTime(0.5);
+  }
+  for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
+    const std::string s(type_name(t));
+    benchmark::RegisterBenchmark(("Matmul4096/" + s + "/ref").c_str(), BM_Matmul4096, t, false)
+        ->Arg(1)
+        ->UseRealTime()
+        ->MinTime(0.5);
+    benchmark::RegisterBenchmark(("Matmul4096/" + s + "/simd").c_str(), BM_Matmul4096, t, true)
+        ->Arg(1)
+        ->Arg(2)
+        ->UseRealTime()
         ->MinTime(0.5);
   }
   for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ8_K, GgmlType::kF16}) {

@@ -181,15 +181,39 @@ HWY_INLINE __m256i UnpackQ4(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
+#if EDGELM_VNNI
+// VNNI: vpdpbusd takes u8 up to 255 without saturation, so the high nibbles need no shift: the
+// 16 packed bytes are broadcast to both halves and masked with 0x0F (low half, elements 0..15)
+// and 0xF0 (high half, 16 * elements 16..31). Lanes 4..7 of every block sum (and so of the
+// accumulators) carry a factor 16, removed once at the end (exact: a power of two). The
+// offset term sum(8*y) becomes 8*sum(y) in lanes 0..3 and 128*sum(y) in lanes 4..7.
+HWY_INLINE __m256i Q4NibbleMask() {
+  return _mm256_setr_m128i(_mm_set1_epi8(0x0F), _mm_set1_epi8(static_cast<char>(0xF0)));
+}
+HWY_INLINE __m256i Q4Offset() {
+  return _mm256_setr_m128i(_mm_set1_epi8(8), _mm_set1_epi8(static_cast<char>(128)));
+}
+HWY_INLINE __m256i LoadQ4Scaled(const uint8_t* qs) {
+  return _mm256_and_si256(
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs))),
+      Q4NibbleMask());
+}
+HWY_INLINE float HsumQ4Acc(__m256 acc) {
+  return HsumF32(_mm256_mul_ps(acc, _mm256_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f,
+                                                   0.0625f)));
+}
+#else
+HWY_INLINE float HsumQ4Acc(__m256 acc) { return HsumF32(acc); }
+#endif
+
 HWY_INLINE __m256i DotQ4Block(const uint8_t* qs, const int8_t* ys) {
-  const __m256i q = UnpackQ4(qs);  // 0..15
   const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ys));
 #if EDGELM_VNNI
-  // sum((q-8)*y) = sum(q*y) - sum(8*y): two dpbusd with unsigned left operands.
-  const __m256i qy = Vpdpbusd(_mm256_setzero_si256(), q, y);
-  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), y);
+  const __m256i qy = Vpdpbusd(_mm256_setzero_si256(), LoadQ4Scaled(qs), y);
+  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), Q4Offset(), y);
   return _mm256_sub_epi32(qy, ey);
 #else
+  const __m256i q = UnpackQ4(qs);  // 0..15
   const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
                                        _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
@@ -215,7 +239,7 @@ EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[i].d) * HalfToF32(y[i].d)),
                            _mm256_cvtepi32_ps(p0), acc0);
   }
-  return HsumF32(_mm256_add_ps(acc0, acc1));
+  return HsumQ4Acc(_mm256_add_ps(acc0, acc1));
 }
 
 // Four Q4_0 rows against one activation row: the activation loads, its scale conversion and
@@ -226,16 +250,17 @@ HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64
   const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.qs));
   const float dy = HalfToF32(yb.d);
 #if EDGELM_VNNI
-  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), _mm256_set1_epi8(8), yv);
+  const __m256i ey = Vpdpbusd(_mm256_setzero_si256(), Q4Offset(), yv);
 #else
   const __m256i ey = _mm256_maddubs_epi16(_mm256_set1_epi8(8), yv);
 #endif
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r) {
-    const __m256i q = UnpackQ4(x[r][i].qs);
 #if EDGELM_VNNI
-    const __m256i p = _mm256_sub_epi32(Vpdpbusd(_mm256_setzero_si256(), q, yv), ey);
+    const __m256i p =
+        _mm256_sub_epi32(Vpdpbusd(_mm256_setzero_si256(), LoadQ4Scaled(x[r][i].qs), yv), ey);
 #else
+    const __m256i q = UnpackQ4(x[r][i].qs);
     const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), ey),
                                         _mm256_set1_epi16(1));
 #endif
@@ -254,11 +279,13 @@ HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void
   for (int r = 0; r < 4; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
+    // Four interleaved row streams defeat the hardware prefetcher on some cores: help it.
+    for (int r = 0; r < 4; ++r) _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
     Q4_0x4Step(y[i], x, i, acc0);
     Q4_0x4Step(y[i + 1], x, i + 1, acc1);
   }
   if (i < nb) Q4_0x4Step(y[i], x, i, acc0);
-  for (int r = 0; r < 4; ++r) out[r] = HsumF32(_mm256_add_ps(acc0[r], acc1[r]));
+  for (int r = 0; r < 4; ++r) out[r] = HsumQ4Acc(_mm256_add_ps(acc0[r], acc1[r]));
 }
 
 // Q4_K / Q5_K packed 6-bit scales/mins (12 bytes) -> 8 scales and 8 mins as bytes, in word

@@ -34,7 +34,8 @@ GgmlType vec_dot_type(GgmlType weight) {
 }
 
 const Ops& best_ops() {
-  if (const char* env = std::getenv("EDGELM_KERNELS"); env != nullptr && std::strcmp(env, "ref") == 0)
+  if (const char* env = std::getenv("EDGELM_KERNELS");
+      env != nullptr && std::strcmp(env, "ref") == 0)
     return ref_ops();
   if (const Ops* s = simd_ops_or_null()) return *s;
   return ref_ops();
@@ -80,7 +81,8 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
             if (ops.vec_dot_rows != nullptr) {
               ops.vec_dot_rows(wt, n, wb + r0 * w_row, w_row, static_cast<int64_t>(cnt), xi, yi);
             } else {
-              for (size_t r = 0; r < cnt; ++r) yi[r] = ops.vec_dot(wt, n, wb + (r0 + r) * w_row, xi);
+              for (size_t r = 0; r < cnt; ++r)
+                yi[r] = ops.vec_dot(wt, n, wb + (r0 + r) * w_row, xi);
             }
           }
         }

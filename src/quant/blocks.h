@@ -20,7 +20,7 @@ inline constexpr int kQK5_0 = 32;
 inline constexpr int kQK5_1 = 32;
 inline constexpr int kQK8_0 = 32;
 inline constexpr int kQK8_1 = 32;
-inline constexpr int kQK_K = 256;      // super-block size of the K-quants
+inline constexpr int kQK_K = 256;       // super-block size of the K-quants
 inline constexpr int kKScaleSize = 12;  // bytes of packed 6-bit scales+mins in Q4_K/Q5_K
 
 // x = (q - 8) * d; element j<16 in the low nibble of qs[j], element j+16 in its high nibble.

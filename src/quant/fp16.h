@@ -49,7 +49,9 @@ inline uint16_t fp32_to_fp16(float f) {
   return sign | static_cast<uint16_t>(std::nearbyint(scaled));
 }
 
-inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);

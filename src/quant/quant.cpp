@@ -119,8 +119,8 @@ Status check(const char* what, GgmlType type, int64_t n, size_t bytes, std::stri
                                              type_name(type), static_cast<uint32_t>(type)));
   if (n < 0 || n % tr->block_size != 0)
     return Status::invalid_argument(
-        fmt::format("{}: {} elements is not a multiple of the {} block size {}", describe(name),
-                    n, tr->name, tr->block_size));
+        fmt::format("{}: {} elements is not a multiple of the {} block size {}", describe(name), n,
+                    tr->name, tr->block_size));
   *need = row_size(type, n);
   if (bytes < *need)
     return Status::data_loss(fmt::format("{}: {} of {} {} elements needs {} bytes, found {}",

@@ -96,7 +96,8 @@ TEST(RefElementwise, Axpy) {
   const auto y0 = y;
   ref_ops().axpy(-0.37f, x.data(), y.data(), n);
   for (int64_t i = 0; i < n; ++i)
-    expect_rounded(y[i], static_cast<double>(y0[i]) + static_cast<double>(-0.37f) * x[i], "axpy", i);
+    expect_rounded(y[i], static_cast<double>(y0[i]) + static_cast<double>(-0.37f) * x[i], "axpy",
+                   i);
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ std::vector<float> uniform(int64_t n, uint32_t seed, float lo, float hi) {
 }
 
 // y[i * rows + r] computed one row at a time.
-std::vector<float> rowwise(const Ops& ops, GgmlType wt, const std::vector<uint8_t>& w,
-                           int64_t rows, int64_t n, const std::vector<float>& x, int64_t m) {
+std::vector<float> rowwise(const Ops& ops, GgmlType wt, const std::vector<uint8_t>& w, int64_t rows,
+                           int64_t n, const std::vector<float>& x, int64_t m) {
   const GgmlType vt = vec_dot_type(wt);
   std::vector<float> y(static_cast<size_t>(rows * m));
   std::vector<uint8_t> xq(row_size(vt, n));

@@ -77,9 +77,8 @@ TEST_P(RefVecDot, MatchesDequantizedDots) {
       }
     }
     const double tight = 1.2e-7 * scale;
-    EXPECT_LE(std::fabs(got - exact), tight)
-        << type_name(c.wt) << " n=" << c.n << " trial " << trial << " got " << got << " exact "
-        << exact;
+    EXPECT_LE(std::fabs(got - exact), tight) << type_name(c.wt) << " n=" << c.n << " trial "
+                                             << trial << " got " << got << " exact " << exact;
     const double norm_err = std::fabs(got - loose_exact) / std::sqrt(wn * xn);
     EXPECT_LE(norm_err, c.loose) << type_name(c.wt) << " n=" << c.n << " trial " << trial;
   }
@@ -100,11 +99,13 @@ INSTANTIATE_TEST_SUITE_P(
                       RefCase{GgmlType::kQ4_1, 1024, 8e-4}, RefCase{GgmlType::kQ5_0, 1024, 1.5e-3},
                       RefCase{GgmlType::kQ5_1, 1024, 1.5e-3}, RefCase{GgmlType::kQ8_0, 32, 5e-3},
                       RefCase{GgmlType::kQ8_0, 1024, 1.2e-3}, RefCase{GgmlType::kQ4_K, 256, 6e-4},
-                      RefCase{GgmlType::kQ4_K, 1024, 2.5e-3}, RefCase{GgmlType::kQ5_K, 1024, 2.5e-3},
-                      RefCase{GgmlType::kQ6_K, 256, 3e-3}, RefCase{GgmlType::kQ6_K, 1024, 2.5e-3}),
+                      RefCase{GgmlType::kQ4_K, 1024, 2.5e-3},
+                      RefCase{GgmlType::kQ5_K, 1024, 2.5e-3}, RefCase{GgmlType::kQ6_K, 256, 3e-3},
+                      RefCase{GgmlType::kQ6_K, 1024, 2.5e-3}),
     ref_case_name);
 
-// --- hand-built blocks: exact integer formulas ----------------------------------------------------
+// --- hand-built blocks: exact integer formulas
+// ----------------------------------------------------
 
 TEST(RefVecDotHand, Q4_0TimesQ8_0) {
   BlockQ4_0 w = {};
@@ -114,8 +115,10 @@ TEST(RefVecDotHand, Q4_0TimesQ8_0) {
   long sumi = 0;
   for (int j = 0; j < 32; ++j) {
     const int q = (j * 3) % 16;  // element j's 4-bit quant
-    if (j < 16) w.qs[j] = static_cast<uint8_t>(q);
-    else w.qs[j - 16] = static_cast<uint8_t>(w.qs[j - 16] | (q << 4));
+    if (j < 16)
+      w.qs[j] = static_cast<uint8_t>(q);
+    else
+      w.qs[j - 16] = static_cast<uint8_t>(w.qs[j - 16] | (q << 4));
     x.qs[j] = static_cast<int8_t>(120 - 7 * j);
     sumi += (q - 8) * (120 - 7 * j);
   }
@@ -233,8 +236,8 @@ TEST(RefVecDotTypes, VecDotTypeMapping) {
   EXPECT_EQ(vec_dot_type(GgmlType::kF32), GgmlType::kF32);
   EXPECT_EQ(vec_dot_type(GgmlType::kF16), GgmlType::kF16);
   EXPECT_EQ(vec_dot_type(GgmlType::kBF16), GgmlType::kBF16);
-  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1,
-                     GgmlType::kQ8_0})
+  for (GgmlType t :
+       {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0})
     EXPECT_EQ(vec_dot_type(t), GgmlType::kQ8_0) << type_name(t);
   for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K})
     EXPECT_EQ(vec_dot_type(t), GgmlType::kQ8_K) << type_name(t);

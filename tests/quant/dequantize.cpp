@@ -29,8 +29,10 @@ std::vector<float> deq(GgmlType t, const void* blocks, int64_t n) {
 
 // 32-element blocks: elements j and j+16 share byte j (low / high nibble).
 void set_q4(uint8_t* qs, int e, int q) {
-  if (e < 16) qs[e] = static_cast<uint8_t>((qs[e] & 0xF0) | (q & 15));
-  else qs[e - 16] = static_cast<uint8_t>((qs[e - 16] & 0x0F) | ((q & 15) << 4));
+  if (e < 16)
+    qs[e] = static_cast<uint8_t>((qs[e] & 0xF0) | (q & 15));
+  else
+    qs[e - 16] = static_cast<uint8_t>((qs[e - 16] & 0x0F) | ((q & 15) << 4));
 }
 int get_q4(const uint8_t* qs, int e) { return e < 16 ? qs[e] & 15 : qs[e - 16] >> 4; }
 // 5th bit of element e: bit e of the little-endian u32 qh.
@@ -114,9 +116,9 @@ TEST(Dequantize, Q4_0HandBlocks) {
   }
   const auto y = deq(GgmlType::kQ4_0, b, 64);
   for (int e = 0; e < 64; ++e) EXPECT_EQ(y[e], (q[e] - 8) * (e < 32 ? 0.5f : -2.0f)) << e;
-  EXPECT_EQ(y[0], -2.5f);   // q = 3
-  EXPECT_EQ(y[17], 1.0f);   // q = 122 % 16 = 10
-  EXPECT_EQ(y[33], -4.0f);  // q = 234 % 16 = 10, d = -2
+  EXPECT_EQ(y[0], -2.5f);                 // q = 3
+  EXPECT_EQ(y[17], 1.0f);                 // q = 122 % 16 = 10
+  EXPECT_EQ(y[33], -4.0f);                // q = 234 % 16 = 10, d = -2
   EXPECT_EQ(b[0].qs[1], (10 << 4) | 10);  // elements 1 (q=10) and 17 (q=10)
 }
 
@@ -381,10 +383,9 @@ TEST(DequantizeTensor, ValidatesInput) {
 }
 
 TEST(DequantizeTensor, SupportTableMatchesTypeTraits) {
-  const GgmlType supported[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
-                                GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
-                                GgmlType::kQ5_1, GgmlType::kQ8_0, GgmlType::kQ8_1,
-                                GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
+  const GgmlType supported[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0,
+                                GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ8_0,
+                                GgmlType::kQ8_1, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
                                 GgmlType::kQ8_K};
   for (GgmlType t : supported) {
     EXPECT_TRUE(can_dequantize(t)) << type_name(t);

@@ -74,9 +74,9 @@ TEST(Fp16, Subnormals) {
 }
 
 TEST(Fp16, RoundToNearestEven) {
-  const float ulp = 0x1p-10f;  // half ulp spacing at 1.0
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0.5f * ulp), 0x3C00);           // tie, even stays
-  EXPECT_EQ(fp32_to_fp16(1.0f + 1.5f * ulp), 0x3C02);           // tie, odd rounds up
+  const float ulp = 0x1p-10f;                          // half ulp spacing at 1.0
+  EXPECT_EQ(fp32_to_fp16(1.0f + 0.5f * ulp), 0x3C00);  // tie, even stays
+  EXPECT_EQ(fp32_to_fp16(1.0f + 1.5f * ulp), 0x3C02);  // tie, odd rounds up
   EXPECT_EQ(fp32_to_fp16(std::nextafter(1.0f + 0.5f * ulp, 2.0f)), 0x3C01);
   EXPECT_EQ(fp32_to_fp16(std::nextafter(1.0f + 1.5f * ulp, 0.0f)), 0x3C01);
   EXPECT_EQ(fp32_to_fp16(2047.0f / 1024.0f + 0.5f * ulp), 0x4000);  // mantissa carry to exponent

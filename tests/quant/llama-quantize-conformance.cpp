@@ -89,8 +89,10 @@ bool read_gguf(const std::string& path, Gguf* g, std::string* err) {
     for (uint64_t i = 0; i < n_kv; ++i) {
       const std::string key = c.str();
       const auto type = c.get<uint32_t>();
-      if (key == "general.alignment" && type == 4) alignment = c.get<uint32_t>();
-      else c.skip_value(type);
+      if (key == "general.alignment" && type == 4)
+        alignment = c.get<uint32_t>();
+      else
+        c.skip_value(type);
     }
     for (uint64_t i = 0; i < n_tensors; ++i) {
       Tensor t;
@@ -142,11 +144,16 @@ void check_requantization(const std::string& quantized_rel, int64_t max_rows) {
     ++checked_by_type[type_name(qt.type)];
   }
   EXPECT_FALSE(checked_by_type.empty());
-  for (const auto& [t, n] : checked_by_type) std::printf("  %s: %d tensors re-quantized\n", t.c_str(), n);
+  for (const auto& [t, n] : checked_by_type)
+    std::printf("  %s: %d tensors re-quantized\n", t.c_str(), n);
 }
 
-TEST(LlamaQuantizeConformance, Q8_0) { check_requantization("models/conf-llama-spm-q8_0.gguf", 256); }
-TEST(LlamaQuantizeConformance, Q4_0) { check_requantization("models/conf-llama-spm-q4_0.gguf", 256); }
+TEST(LlamaQuantizeConformance, Q8_0) {
+  check_requantization("models/conf-llama-spm-q8_0.gguf", 256);
+}
+TEST(LlamaQuantizeConformance, Q4_0) {
+  check_requantization("models/conf-llama-spm-q4_0.gguf", 256);
+}
 TEST(LlamaQuantizeConformance, Q4_K_M) {
   check_requantization("models/conf-llama-spm-q4_k_m.gguf", 256);
 }

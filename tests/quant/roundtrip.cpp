@@ -49,11 +49,11 @@ TEST(Quantize, Q4_0Reference) {
   float y[32];
   dequantize_row_q4_0(&b, y, 32);
   EXPECT_EQ(y[0], -8.0f);
-  EXPECT_EQ(y[1], 1.0f);   // 0.5 rounds up (ggml: +8.5 then truncate)
-  EXPECT_EQ(y[2], 0.0f);   // -0.5 rounds up too
+  EXPECT_EQ(y[1], 1.0f);  // 0.5 rounds up (ggml: +8.5 then truncate)
+  EXPECT_EQ(y[2], 0.0f);  // -0.5 rounds up too
   EXPECT_EQ(y[3], -1.0f);
   EXPECT_EQ(y[4], 7.0f);
-  EXPECT_EQ(y[5], 7.0f);   // clamped at 15 - 8
+  EXPECT_EQ(y[5], 7.0f);  // clamped at 15 - 8
   EXPECT_EQ(y[6], 3.0f);
   EXPECT_EQ(y[7], -7.0f);  // -7.5 -> trunc(1.0) = 1 -> -7
   for (int j = 8; j < 32; ++j) EXPECT_EQ(y[j], x[j]) << j;
@@ -91,7 +91,8 @@ TEST(Quantize, GridValuesRoundTripExactly) {
   x[60] = -127.0f;
   EXPECT_EQ(roundtrip(GgmlType::kQ8_0, x), x);
   // F16 / BF16: representable values.
-  for (int i = 0; i < 64; ++i) x[i] = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 64;
+  for (int i = 0; i < 64; ++i)
+    x[i] = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 64;
   EXPECT_EQ(roundtrip(GgmlType::kF16, x), x);
   EXPECT_EQ(roundtrip(GgmlType::kF32, x), x);
 }
@@ -164,7 +165,7 @@ struct Bound {
   GgmlType type;
   double rel_rmse;      // sqrt(sum (x - y)^2 / sum x^2), smooth distributions
   double outlier_rmse;  // the same with 20x outliers (whole blocks take the outlier's scale)
-  double block_max;  // max |x - y| / max |x| over each 32- or 256-block
+  double block_max;     // max |x - y| / max |x| over each 32- or 256-block
 };
 
 double rel_rmse(const std::vector<float>& x, const std::vector<float>& y) {
@@ -201,10 +202,17 @@ TEST_P(RoundTrip, RandomDataWithinBounds) {
     std::vector<float> x(n);
     for (int64_t i = 0; i < n; ++i) {
       switch (dist) {
-        case 0: x[i] = gauss(rng) * 0.02f; break;                      // weight-like
-        case 1: x[i] = uni(rng) * 3.0f; break;                         // uniform
-        case 2: x[i] = 0.5f + 0.1f * uni(rng); break;                  // offset, all positive
-        default: x[i] = gauss(rng) * (i % 97 == 0 ? 20.0f : 1.0f);     // outliers
+        case 0:
+          x[i] = gauss(rng) * 0.02f;
+          break;  // weight-like
+        case 1:
+          x[i] = uni(rng) * 3.0f;
+          break;  // uniform
+        case 2:
+          x[i] = 0.5f + 0.1f * uni(rng);
+          break;  // offset, all positive
+        default:
+          x[i] = gauss(rng) * (i % 97 == 0 ? 20.0f : 1.0f);  // outliers
       }
     }
     const auto y = roundtrip(b.type, x);
@@ -224,18 +232,13 @@ TEST_P(RoundTrip, RandomDataWithinBounds) {
 INSTANTIATE_TEST_SUITE_P(
     AllFormats, RoundTrip,
     // Bounds are ~1.3x the values measured with these seeds.
-    ::testing::Values(Bound{GgmlType::kF16, 3e-4, 3e-4, 6e-4},
-                      Bound{GgmlType::kBF16, 2.4e-3, 2.2e-3, 5e-3},
-                      Bound{GgmlType::kQ8_0, 7e-3, 0.015, 5.5e-3},
-                      Bound{GgmlType::kQ8_1, 7e-3, 0.015, 5.5e-3},
-                      Bound{GgmlType::kQ8_K, 9.5e-3, 0.036, 5e-3},
-                      Bound{GgmlType::kQ4_0, 0.11, 0.20, 0.16},
-                      Bound{GgmlType::kQ4_1, 0.10, 0.14, 0.085},
-                      Bound{GgmlType::kQ5_0, 0.055, 0.12, 0.08},
-                      Bound{GgmlType::kQ5_1, 0.05, 0.067, 0.042},
-                      Bound{GgmlType::kQ4_K, 0.093, 0.128, 0.10},
-                      Bound{GgmlType::kQ5_K, 0.046, 0.064, 0.049},
-                      Bound{GgmlType::kQ6_K, 0.023, 0.043, 0.026}),
+    ::testing::Values(
+        Bound{GgmlType::kF16, 3e-4, 3e-4, 6e-4}, Bound{GgmlType::kBF16, 2.4e-3, 2.2e-3, 5e-3},
+        Bound{GgmlType::kQ8_0, 7e-3, 0.015, 5.5e-3}, Bound{GgmlType::kQ8_1, 7e-3, 0.015, 5.5e-3},
+        Bound{GgmlType::kQ8_K, 9.5e-3, 0.036, 5e-3}, Bound{GgmlType::kQ4_0, 0.11, 0.20, 0.16},
+        Bound{GgmlType::kQ4_1, 0.10, 0.14, 0.085}, Bound{GgmlType::kQ5_0, 0.055, 0.12, 0.08},
+        Bound{GgmlType::kQ5_1, 0.05, 0.067, 0.042}, Bound{GgmlType::kQ4_K, 0.093, 0.128, 0.10},
+        Bound{GgmlType::kQ5_K, 0.046, 0.064, 0.049}, Bound{GgmlType::kQ6_K, 0.023, 0.043, 0.026}),
     [](const ::testing::TestParamInfo<Bound>& info) {
       return std::string(type_name(info.param.type));
     });

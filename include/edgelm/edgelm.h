@@ -1,0 +1,181 @@
+/* edgelm C API: load a GGUF model, open sessions (one KV cache each), tokenize, generate with
+ * a streaming callback, cancel, read stats. Plain C, stable across compilers: opaque handles,
+ * *_default_params() for every parameter struct, int status codes, no exception ever crosses it.
+ *
+ *   edgelm_model* model = NULL;
+ *   edgelm_model_params mp = edgelm_model_default_params();
+ *   if (edgelm_model_load("model.gguf", &mp, &model) != EDGELM_OK) {
+ *     fprintf(stderr, "%s\n", edgelm_last_error());
+ *     return 1;
+ *   }
+ *   edgelm_session* s = NULL;
+ *   edgelm_session_params sp = edgelm_session_default_params();
+ *   edgelm_session_create(model, &sp, &s);
+ *   edgelm_generate_params gp = edgelm_generate_default_params();
+ *   gp.max_tokens = 32;
+ *   gp.temperature = 0.0f;
+ *   edgelm_generate(s, "Once upon a time", &gp, on_text, NULL);   // on_text prints text
+ *   edgelm_session_free(s);
+ *   edgelm_model_free(model);
+ *
+ * Threading: a model may be shared by sessions on different threads; one session must be used
+ * by one thread at a time, except edgelm_session_cancel(), which any thread may call.
+ * Errors: every function returning int returns EDGELM_OK (0) or one of the edgelm_status
+ * codes; edgelm_last_error() then describes the failure (per thread).
+ */
+#ifndef EDGELM_EDGELM_H
+#define EDGELM_EDGELM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(EDGELM_BUILDING_LIBRARY)
+#    define EDGELM_API __declspec(dllexport)
+#  else
+#    define EDGELM_API __declspec(dllimport)
+#  endif
+#else
+#  define EDGELM_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes: the same numbers as edgelm::StatusCode, plus EDGELM_ERR_UNKNOWN. */
+enum edgelm_status {
+  EDGELM_OK = 0,
+  EDGELM_ERR_INVALID_ARGUMENT = 1,   /* a NULL handle, a bad parameter value */
+  EDGELM_ERR_NOT_FOUND = 2,          /* e.g. the model file does not exist */
+  EDGELM_ERR_OUT_OF_RANGE = 3,       /* prompt longer than the context, buffer too small */
+  EDGELM_ERR_DATA_LOSS = 4,          /* corrupt or truncated file */
+  EDGELM_ERR_UNIMPLEMENTED = 5,      /* valid input that edgelm does not support */
+  EDGELM_ERR_RESOURCE_EXHAUSTED = 6, /* out of memory */
+  EDGELM_ERR_CANCELLED = 7,          /* edgelm_session_cancel() stopped the generation */
+  EDGELM_ERR_INTERNAL = 8,           /* a bug; please report it */
+  EDGELM_ERR_IO = 9,                 /* read or map failure */
+  EDGELM_ERR_FAILED_PRECONDITION = 10,
+  EDGELM_ERR_UNKNOWN = 99            /* an unexpected exception inside the library */
+};
+
+typedef struct edgelm_model edgelm_model;     /* a loaded model + tokenizer (opaque) */
+typedef struct edgelm_session edgelm_session; /* one conversation / KV cache (opaque) */
+
+typedef struct edgelm_model_params {
+  bool log_summary; /* log a one-line model summary to stderr when loaded (default false) */
+} edgelm_model_params;
+
+typedef struct edgelm_session_params {
+  int32_t n_ctx;     /* context size in tokens; 0 = the model's training context, at most 4096 */
+  int32_t n_threads; /* 0 = physical cores */
+} edgelm_session_params;
+
+typedef struct edgelm_generate_params {
+  int32_t max_tokens;        /* tokens to generate at most; <= 0 = until end of text or full context (default 128) */
+  float temperature;         /* <= 0 = greedy (default 0.8) */
+  int32_t top_k;             /* <= 0 = off (default 40) */
+  float top_p;               /* >= 1 = off (default 0.95) */
+  float min_p;               /* <= 0 = off (default 0.05) */
+  float repeat_penalty;      /* 1 = off (default 1) */
+  int32_t repeat_last_n;     /* penalty window; 0 = off, -1 = all (default 64) */
+  float frequency_penalty;   /* default 0 */
+  float presence_penalty;    /* default 0 */
+  uint64_t seed;             /* EDGELM_RANDOM_SEED = random (default) */
+  const char* const* stop;   /* stop strings (not included in the output); may be NULL */
+  size_t n_stop;             /* number of entries in stop */
+  bool add_special;          /* add BOS etc. as the model asks (default true) */
+  bool parse_special;        /* "<s>", "<|im_start|>" in the prompt become special tokens (default true) */
+  bool reuse_cache;          /* reuse the KV-cache prefix shared with the previous prompt (default true) */
+} edgelm_generate_params;
+
+#define EDGELM_RANDOM_SEED UINT64_MAX
+
+/* Streaming callback: `text` (not NUL-terminated, `len` bytes, whole UTF-8 characters) became
+ * final with token `token`; len may be 0 while text is held back (partial character or possible
+ * stop string). A last call with token = -1 may deliver held text at the end. Return true to
+ * continue, false to stop (edgelm_generate then returns EDGELM_OK). */
+typedef bool (*edgelm_text_callback)(const char* text, size_t len, int32_t token, void* user_data);
+
+/* ---- defaults and errors ---- */
+
+/* Default parameter values (documented on each field). Never fail. */
+EDGELM_API edgelm_model_params edgelm_model_default_params(void);
+EDGELM_API edgelm_session_params edgelm_session_default_params(void);
+EDGELM_API edgelm_generate_params edgelm_generate_default_params(void);
+
+/* Message of the last failed call on this thread ("" if none). Valid until the next edgelm call
+ * on this thread. Never NULL. */
+EDGELM_API const char* edgelm_last_error(void);
+/* "OK", "INVALID_ARGUMENT", ... for a status code; "UNKNOWN" for others. Never NULL. */
+EDGELM_API const char* edgelm_status_name(int status);
+/* Version and build ("edgelm 0.1.0 (commit ..., compiler, build type)"). Never NULL. */
+EDGELM_API const char* edgelm_version(void);
+
+/* ---- model ---- */
+
+/* Loads a GGUF model and its tokenizer. params may be NULL (defaults). On success *out is a new
+ * model (free with edgelm_model_free) and EDGELM_OK is returned; on failure *out is NULL and the
+ * code says why: NOT_FOUND / IO (file), DATA_LOSS (corrupt), UNIMPLEMENTED (unsupported
+ * architecture or tensor type), INVALID_ARGUMENT (NULL path or out). */
+EDGELM_API int edgelm_model_load(const char* path, const edgelm_model_params* params,
+                                 edgelm_model** out);
+/* Frees a model; NULL is ignored. Sessions opened from it stay valid (they keep it alive). */
+EDGELM_API void edgelm_model_free(edgelm_model* model);
+/* Vocabulary size, or -1 for a NULL model. */
+EDGELM_API int32_t edgelm_model_n_vocab(const edgelm_model* model);
+
+/* Text -> token ids. Writes at most n_max ids to tokens (may be NULL when n_max is 0) and the
+ * full count to *n_out. Returns EDGELM_OK, EDGELM_ERR_OUT_OF_RANGE when n_max is too small (call
+ * again with *n_out), EDGELM_ERR_INVALID_ARGUMENT for NULL model/text/n_out. */
+EDGELM_API int edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_len,
+                               bool add_special, bool parse_special, int32_t* tokens,
+                               int32_t n_max, int32_t* n_out);
+/* One token's text as raw bytes (may be part of a UTF-8 character), NUL-terminated in buf.
+ * *n_out gets the length without the NUL. Returns EDGELM_OK, EDGELM_ERR_OUT_OF_RANGE when
+ * buf_size <= length (nothing useful written; call again with *n_out + 1), or
+ * EDGELM_ERR_INVALID_ARGUMENT (NULL model/n_out, token outside the vocabulary). */
+EDGELM_API int edgelm_token_to_piece(const edgelm_model* model, int32_t token, char* buf,
+                                     size_t buf_size, size_t* n_out);
+
+/* ---- sessions ---- */
+
+/* Opens a session (allocates its KV cache). params may be NULL. On success *out is a new
+ * session (free with edgelm_session_free). Errors: INVALID_ARGUMENT (NULL model/out, bad n_ctx),
+ * RESOURCE_EXHAUSTED. */
+EDGELM_API int edgelm_session_create(edgelm_model* model, const edgelm_session_params* params,
+                                     edgelm_session** out);
+/* Frees a session; NULL is ignored. Must not run concurrently with a generate on it. */
+EDGELM_API void edgelm_session_free(edgelm_session* session);
+/* Forgets the session's KV cache. */
+EDGELM_API void edgelm_session_reset(edgelm_session* session);
+
+/* Generates a continuation of `prompt` (the whole text: a prefix shared with the previous call
+ * is reused from the cache when params->reuse_cache). callback may be NULL; params may be NULL.
+ * Returns EDGELM_OK when generation ended normally (end of text, stop string, max_tokens, full
+ * context, or the callback returned false), EDGELM_ERR_CANCELLED after edgelm_session_cancel(),
+ * EDGELM_ERR_OUT_OF_RANGE when the prompt does not fit the context, EDGELM_ERR_INVALID_ARGUMENT
+ * for NULL session/prompt or an empty prompt, or the error of the model. */
+EDGELM_API int edgelm_generate(edgelm_session* session, const char* prompt,
+                               const edgelm_generate_params* params,
+                               edgelm_text_callback callback, void* user_data);
+/* Asks the generation running on `session` (on another thread, or from its callback) to stop
+ * before the next token. Safe from any thread; a later edgelm_generate clears it. */
+EDGELM_API void edgelm_session_cancel(edgelm_session* session);
+
+/* Stats of the session's last generation as one JSON line (keys: load_ms, ttft_ms,
+ * prompt_tokens, cached_tokens, prefill_tokens, prefill_ms, prefill_tps, decode_tokens,
+ * decode_ms, decode_tps, generated_tokens, total_ms, peak_rss_bytes, stop_reason, seed, n_ctx,
+ * n_threads), NUL-terminated in buf; *n_out gets the length without the NUL. Returns EDGELM_OK,
+ * EDGELM_ERR_OUT_OF_RANGE when buf_size <= length (call again with *n_out + 1),
+ * EDGELM_ERR_INVALID_ARGUMENT for NULL session/n_out, EDGELM_ERR_FAILED_PRECONDITION when
+ * nothing was generated yet. */
+EDGELM_API int edgelm_session_stats_json(const edgelm_session* session, char* buf,
+                                         size_t buf_size, size_t* n_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGELM_EDGELM_H */

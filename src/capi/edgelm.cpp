@@ -1,0 +1,303 @@
+// The C API (include/edgelm/edgelm.h) over the engine: the only place where Status becomes an
+// int code. Every entry point catches everything; no exception leaves the library.
+#include "edgelm/edgelm.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "base/cpu.h"
+#include "engine/engine.h"
+
+struct edgelm_model {
+  std::shared_ptr<edgelm::Engine> engine;
+};
+
+struct edgelm_session {
+  std::shared_ptr<edgelm::Engine> engine;  // keeps the model alive
+  std::unique_ptr<edgelm::Session> session;
+  bool has_stats = false;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+int fail(int code, std::string message) {
+  t_last_error = std::move(message);
+  return code;
+}
+
+int fail(const edgelm::Status& s) {
+  return fail(static_cast<int>(s.code()), s.to_string());
+}
+
+int ok() {
+  t_last_error.clear();
+  return EDGELM_OK;
+}
+
+// Runs fn, turning any exception into an error code.
+template <typename Fn>
+int guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return fail(EDGELM_ERR_RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED: out of memory");
+  } catch (const std::exception& e) {
+    return fail(EDGELM_ERR_UNKNOWN, fmt::format("UNKNOWN: unexpected exception: {}", e.what()));
+  } catch (...) {
+    return fail(EDGELM_ERR_UNKNOWN, "UNKNOWN: unexpected exception");
+  }
+}
+
+int copy_out(const std::string& s, char* buf, size_t buf_size, size_t* n_out) {
+  *n_out = s.size();
+  if (buf == nullptr || buf_size <= s.size()) {
+    if (buf != nullptr && buf_size > 0) buf[0] = '\0';
+    return fail(EDGELM_ERR_OUT_OF_RANGE,
+                fmt::format("OUT_OF_RANGE: buffer of {} bytes, {} needed (with the NUL)", buf_size,
+                            s.size() + 1));
+  }
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  return ok();
+}
+
+}  // namespace
+
+extern "C" {
+
+edgelm_model_params edgelm_model_default_params(void) {
+  edgelm_model_params p;
+  p.log_summary = false;
+  return p;
+}
+
+edgelm_session_params edgelm_session_default_params(void) {
+  edgelm_session_params p;
+  p.n_ctx = 0;
+  p.n_threads = 0;
+  return p;
+}
+
+edgelm_generate_params edgelm_generate_default_params(void) {
+  const edgelm::SamplingParams sp;
+  const edgelm::GenerateParams gp;
+  edgelm_generate_params p;
+  p.max_tokens = gp.max_tokens;
+  p.temperature = sp.temperature;
+  p.top_k = sp.top_k;
+  p.top_p = sp.top_p;
+  p.min_p = sp.min_p;
+  p.repeat_penalty = sp.repeat_penalty;
+  p.repeat_last_n = sp.repeat_last_n;
+  p.frequency_penalty = sp.frequency_penalty;
+  p.presence_penalty = sp.presence_penalty;
+  p.seed = EDGELM_RANDOM_SEED;
+  p.stop = nullptr;
+  p.n_stop = 0;
+  p.add_special = gp.add_special;
+  p.parse_special = gp.parse_special;
+  p.reuse_cache = gp.reuse_cache;
+  return p;
+}
+
+const char* edgelm_last_error(void) { return t_last_error.c_str(); }
+
+const char* edgelm_status_name(int status) {
+  if (status == EDGELM_ERR_UNKNOWN || status < 0 || status > EDGELM_ERR_FAILED_PRECONDITION) {
+    return "UNKNOWN";
+  }
+  return edgelm::status_code_name(static_cast<edgelm::StatusCode>(status));
+}
+
+const char* edgelm_version(void) {
+  static const std::string v = [] {
+    try {
+      return edgelm::build_info();
+    } catch (...) {
+      return std::string("edgelm");
+    }
+  }();
+  return v.c_str();
+}
+
+int edgelm_model_load(const char* path, const edgelm_model_params* params, edgelm_model** out) {
+  return guarded([&] {
+    if (out == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: out is NULL");
+    *out = nullptr;
+    if (path == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: path is NULL");
+    const edgelm_model_params p = params ? *params : edgelm_model_default_params();
+    edgelm::EngineOptions eo;
+    eo.model.log_summary = p.log_summary;
+    auto engine = edgelm::Engine::load(path, eo);
+    if (!engine.ok()) return fail(engine.status());
+    auto m = std::make_unique<edgelm_model>();
+    m->engine = std::shared_ptr<edgelm::Engine>(std::move(engine).value());
+    *out = m.release();
+    return ok();
+  });
+}
+
+void edgelm_model_free(edgelm_model* model) {
+  try {
+    delete model;
+  } catch (...) {
+  }
+}
+
+int32_t edgelm_model_n_vocab(const edgelm_model* model) {
+  if (model == nullptr) return -1;
+  return model->engine->tokenizer().n_vocab();
+}
+
+int edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_len, bool add_special,
+                    bool parse_special, int32_t* tokens, int32_t n_max, int32_t* n_out) {
+  return guarded([&] {
+    if (model == nullptr || text == nullptr || n_out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model, text and n_out must not be NULL");
+    }
+    if (n_max < 0 || (n_max > 0 && tokens == nullptr)) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: tokens is NULL or n_max < 0");
+    }
+    auto ids = model->engine->tokenizer().encode(std::string_view(text, text_len), add_special,
+                                                 parse_special);
+    if (!ids.ok()) return fail(ids.status());
+    *n_out = static_cast<int32_t>(ids->size());
+    if (ids->size() > static_cast<size_t>(n_max)) {
+      return fail(EDGELM_ERR_OUT_OF_RANGE,
+                  fmt::format("OUT_OF_RANGE: {} tokens do not fit in n_max = {}", ids->size(), n_max));
+    }
+    std::copy(ids->begin(), ids->end(), tokens);
+    return ok();
+  });
+}
+
+int edgelm_token_to_piece(const edgelm_model* model, int32_t token, char* buf, size_t buf_size,
+                          size_t* n_out) {
+  return guarded([&] {
+    if (model == nullptr || n_out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model and n_out must not be NULL");
+    }
+    const auto& tok = model->engine->tokenizer();
+    if (token < 0 || token >= tok.n_vocab()) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  fmt::format("INVALID_ARGUMENT: token {} outside the vocabulary [0, {})", token,
+                              tok.n_vocab()));
+    }
+    return copy_out(tok.token_to_piece(token), buf, buf_size, n_out);
+  });
+}
+
+int edgelm_session_create(edgelm_model* model, const edgelm_session_params* params,
+                          edgelm_session** out) {
+  return guarded([&] {
+    if (out == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: out is NULL");
+    *out = nullptr;
+    if (model == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model is NULL");
+    const edgelm_session_params p = params ? *params : edgelm_session_default_params();
+    if (p.n_ctx < 0 || p.n_threads < 0) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  fmt::format("INVALID_ARGUMENT: n_ctx = {} and n_threads = {} must be >= 0",
+                              p.n_ctx, p.n_threads));
+    }
+    edgelm::SessionOptions so;
+    so.n_ctx = p.n_ctx;
+    so.n_threads = p.n_threads;
+    auto session = model->engine->open_session(so);
+    if (!session.ok()) return fail(session.status());
+    auto s = std::make_unique<edgelm_session>();
+    s->engine = model->engine;
+    s->session = std::move(session).value();
+    *out = s.release();
+    return ok();
+  });
+}
+
+void edgelm_session_free(edgelm_session* session) {
+  try {
+    delete session;
+  } catch (...) {
+  }
+}
+
+void edgelm_session_reset(edgelm_session* session) {
+  if (session == nullptr) return;
+  try {
+    session->session->reset();
+  } catch (...) {
+  }
+}
+
+void edgelm_session_cancel(edgelm_session* session) {
+  if (session != nullptr) session->session->cancel();
+}
+
+int edgelm_generate(edgelm_session* session, const char* prompt,
+                    const edgelm_generate_params* params, edgelm_text_callback callback,
+                    void* user_data) {
+  return guarded([&] {
+    if (session == nullptr || prompt == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: session and prompt must not be NULL");
+    }
+    const edgelm_generate_params p = params ? *params : edgelm_generate_default_params();
+    if (p.n_stop > 0 && p.stop == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: n_stop > 0 but stop is NULL");
+    }
+    edgelm::GenerateParams gp;
+    gp.max_tokens = p.max_tokens;
+    gp.sampling.temperature = p.temperature;
+    gp.sampling.top_k = p.top_k;
+    gp.sampling.top_p = p.top_p;
+    gp.sampling.min_p = p.min_p;
+    gp.sampling.repeat_penalty = p.repeat_penalty;
+    gp.sampling.repeat_last_n = p.repeat_last_n;
+    gp.sampling.frequency_penalty = p.frequency_penalty;
+    gp.sampling.presence_penalty = p.presence_penalty;
+    gp.sampling.seed = p.seed == EDGELM_RANDOM_SEED ? edgelm::kRandomSeed : p.seed;
+    for (size_t i = 0; i < p.n_stop; ++i) {
+      if (p.stop[i] != nullptr) gp.stop.emplace_back(p.stop[i]);
+    }
+    gp.add_special = p.add_special;
+    gp.parse_special = p.parse_special;
+    gp.reuse_cache = p.reuse_cache;
+
+    edgelm::TokenCallback cb;
+    if (callback != nullptr) {
+      cb = [callback, user_data](std::string_view text, int32_t token) {
+        return callback(text.data(), text.size(), token, user_data);
+      };
+    }
+    auto r = session->session->generate(prompt, gp, cb);
+    if (!r.ok()) return fail(r.status());
+    session->has_stats = true;
+    if (r->stop_reason == edgelm::StopReason::kCancelled) {
+      return fail(EDGELM_ERR_CANCELLED, "CANCELLED: generation cancelled by edgelm_session_cancel");
+    }
+    return ok();
+  });
+}
+
+int edgelm_session_stats_json(const edgelm_session* session, char* buf, size_t buf_size,
+                              size_t* n_out) {
+  return guarded([&] {
+    if (session == nullptr || n_out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: session and n_out must not be NULL");
+    }
+    if (!session->has_stats) {
+      *n_out = 0;
+      return fail(EDGELM_ERR_FAILED_PRECONDITION,
+                  "FAILED_PRECONDITION: no generation has run on this session yet");
+    }
+    return copy_out(session->session->last_stats().to_json(), buf, buf_size, n_out);
+  });
+}
+
+}  // extern "C"

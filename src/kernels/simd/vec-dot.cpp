@@ -374,11 +374,94 @@ HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
   return HsumF32(acc) - acc_m;
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// AVX-512BW: one 64-element chunk (two sub-blocks) per zmm. The 32 packed bytes are broadcast
+// to both halves and shifted by 0 (low nibbles, sub-block 2j) or 4 (high, 2j+1) per half with
+// one variable shift; the scale vector holds sc[2j] in the low half and sc[2j+1] in the high.
+#if EDGELM_VNNI
+HWY_INLINE __m512i Vpdpwssd512(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+#endif
+
+HWY_INLINE __m512i Halves512(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+template <bool kQ5>
+HWY_INLINE float DotQ45K512(int64_t n, const void* w, const void* xq) {
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const int64_t nb = n / kQKK;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i nib_shift = Halves512(_mm256_setzero_si256(), _mm256_set1_epi16(4));
+  __m512 acc = _mm512_setzero_ps();
+  float acc_m = 0.0f;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* qs;
+    const uint8_t* scales;
+    uint16_t dh, dminh;
+    __m512i hbits = _mm512_setzero_si512();
+    if constexpr (kQ5) {
+      const auto& b = static_cast<const BlockQ5K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin;
+      hbits = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+    } else {
+      const auto& b = static_cast<const BlockQ4K*>(w)[i];
+      qs = b.qs, scales = b.scales, dh = b.d, dminh = b.dmin;
+    }
+    const float d = HalfToF32(dh) * y[i].d;
+    const float dmin = HalfToF32(dminh) * y[i].d;
+    uint64_t sc8, mn8;
+    UnpackScalesMinsK(scales, &sc8, &mn8);
+    acc_m += dmin * static_cast<float>(MinsDotBsums(mn8, y[i].bsums));
+    const __m512i sc16 =
+        _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
+    const int8_t* ys = y[i].qs;
+    __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m512i qb =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * j)));
+      __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qb, nib_shift), m4);
+      if constexpr (kQ5) {
+        const __m512i hshift = Halves512(_mm256_set1_epi16(static_cast<int16_t>(2 * j)),
+                                         _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)));
+        const __m512i h = _mm512_and_si512(_mm512_srlv_epi16(hbits, hshift), _mm512_set1_epi8(1));
+        q = _mm512_or_si512(q, _mm512_slli_epi16(h, 4));
+      }
+      const __m512i yv = _mm512_loadu_si512(ys + 64 * j);
+      const int k0 = 2 * j, k1 = 2 * j + 1;
+      const __m512i idx =
+          Halves512(_mm256_set1_epi16(static_cast<int16_t>((2 * k0) | ((2 * k0 + 1) << 8))),
+                    _mm256_set1_epi16(static_cast<int16_t>((2 * k1) | ((2 * k1 + 1) << 8))));
+      const __m512i scale = _mm512_shuffle_epi8(sc16, idx);
+      const __m512i p = _mm512_maddubs_epi16(q, yv);
+#if EDGELM_VNNI
+      sumi = Vpdpwssd512(sumi, p, scale);
+#else
+      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scale));
+#endif
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc) - acc_m;
+}
+#endif  // HWY_TARGET <= HWY_AVX3
+
 EDGELM_KERNEL_ATTR float DotQ4K(int64_t n, const void* w, const void* xq) {
+#if HWY_TARGET <= HWY_AVX3
+  return DotQ45K512<false>(n, w, xq);
+#else
   return DotQ45KImpl<false>(n, w, xq);
+#endif
 }
 EDGELM_KERNEL_ATTR float DotQ5K(int64_t n, const void* w, const void* xq) {
+#if HWY_TARGET <= HWY_AVX3
+  return DotQ45K512<true>(n, w, xq);
+#else
   return DotQ45KImpl<true>(n, w, xq);
+#endif
 }
 
 EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {

@@ -464,7 +464,70 @@ EDGELM_KERNEL_ATTR float DotQ5K(int64_t n, const void* w, const void* xq) {
 #endif
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// AVX-512BW Q6_K: per 128-element half, zmm A = elements 0..63 (ql[0..63] low nibbles + qh
+// bits 0-1 / 2-3), zmm B = elements 64..127 (high nibbles + qh bits 4-5 / 6-7). After maddubs
+// each 128-bit lane holds one 16-element sub-block, so one vpermw places the scales.
+HWY_INLINE float DotQ6K512(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ6K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(xq);
+  const int64_t nb = n / kQKK;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(0x03);
+  const __m512i sh_a = Halves512(_mm256_setzero_si256(), _mm256_set1_epi16(2));
+  const __m512i sh_b = Halves512(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = HalfToF32(x[i].d) * y[i].d;
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    // Stored values are q+32: subtract 32 * sum_s sc_s * bsum_s.
+    __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(
+        _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5)));
+    const __m512i sc512 = _mm512_castsi256_si512(sc16);
+    const int8_t* ys = y[i].qs;
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      const __m512i ql = _mm512_loadu_si512(x[i].ql + 64 * half);
+      const __m512i qh = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * half)));
+      const __m512i qa = _mm512_or_si512(
+          _mm512_and_si512(ql, m4),
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
+      const __m512i qb = _mm512_or_si512(
+          _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
+      const int s0 = 8 * half;
+      const __m512i ia = _mm512_setr_epi32(
+          s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, (s0 + 1) * 0x10001,
+          (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 2) * 0x10001,
+          (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 3) * 0x10001,
+          (s0 + 3) * 0x10001, (s0 + 3) * 0x10001, (s0 + 3) * 0x10001);
+      const __m512i ib = _mm512_add_epi16(ia, _mm512_set1_epi16(4));
+      const __m512i ya = _mm512_loadu_si512(ys + 128 * half);
+      const __m512i yb = _mm512_loadu_si512(ys + 128 * half + 64);
+      const __m512i pa = _mm512_maddubs_epi16(qa, ya);
+      const __m512i pb = _mm512_maddubs_epi16(qb, yb);
+      const __m512i sa = _mm512_permutexvar_epi16(ia, sc512);
+      const __m512i sb = _mm512_permutexvar_epi16(ib, sc512);
+#if EDGELM_VNNI
+      sumi = Vpdpwssd512(Vpdpwssd512(sumi, pa, sa), pb, sb);
+#else
+      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(pa, sa),
+                                                     _mm512_madd_epi16(pb, sb)));
+#endif
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+#endif  // HWY_TARGET <= HWY_AVX3
+
 EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
+#if HWY_TARGET <= HWY_AVX3
+  return DotQ6K512(n, w, xq);
+#endif
   const auto* x = static_cast<const BlockQ6K*>(w);
   const auto* y = static_cast<const BlockQ8K*>(xq);
   const int64_t nb = n / kQKK;

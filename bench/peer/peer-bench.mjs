@@ -86,17 +86,18 @@ function stats(samples_ns, tokens) {
 
 const now_ns = () => process.hrtime.bigint();
 
-async function eval_batch(seq, tokens) {
-  // Logits only for the last token, like a prefill that samples the first reply token.
-  const items = tokens.map((t, i) => (i === tokens.length - 1 ? [t, {generateNext: {token: true}}] : t));
-  const out = await seq.controlledEvaluate(items);
-  return out[tokens.length - 1]?.next?.token ?? tokens[0];
+// The generator of sequence.evaluate(): the first next() evaluates `tokens` as one batch and
+// samples (greedy) from the last one's logits; each further next() evaluates the previously
+// sampled token and samples again, i.e. one decode step. (controlledEvaluate() costs several
+// ms more per call, which would swamp decode steps of small models.) EOG tokens do not stop it.
+function generator(seq, tokens) {
+  return seq.evaluate(tokens, {temperature: 0, yieldEogToken: true});
 }
 
-async function decode(seq, first, n) {
-  let tok = first;
-  for (let i = 0; i < n; i++) tok = await eval_batch(seq, [tok]);
-  return tok;
+async function step(it) {
+  const r = await it.next();
+  if (r.done) throw new Error("the evaluation ended early");
+  return r.value;
 }
 
 async function main() {
@@ -132,8 +133,9 @@ async function main() {
     if (a.warmup) {
       process.stderr.write(`peer warmup t=${t}\n`);
       await seq.clearHistory();
-      await eval_batch(seq, [bos, ...random_tokens(rng, Math.min(max_pp, 64) - 1, n_vocab)]);
-      await decode(seq, bos, 2);
+      const it = generator(seq, [bos, ...random_tokens(rng, Math.min(max_pp, 64) - 1, n_vocab)]);
+      for (let i = 0; i < 3; i++) await step(it);  // prefill + 2 decode steps
+      await it.return();
     }
     const tests = [
       ...a.pp.map((p) => ({kind: "pp", p, n: 0})),
@@ -149,18 +151,21 @@ async function main() {
         await seq.clearHistory();
         if (test.kind === "tg") {
           const prefix = [bos, ...random_tokens(rng, Math.max(0, a.tgPrefix - 1), n_vocab)];
-          const first = await eval_batch(seq, prefix);
+          const it = generator(seq, prefix);
+          await step(it);  // untimed prefix
           const t0 = now_ns();
-          await decode(seq, first, test.n);
+          for (let i = 0; i < test.n; i++) await step(it);
           samples.push(Number(now_ns() - t0));
+          await it.return();
         } else {
           const prompt = [bos, ...random_tokens(rng, test.p - 1, n_vocab)];
           const t0 = now_ns();
-          const first = await eval_batch(seq, prompt);
-          const t1 = now_ns();
-          ttft.push(Number(t1 - t0) / 1e6);
-          if (test.kind === "pg") await decode(seq, first, test.n);
+          const it = generator(seq, prompt);
+          await step(it);
+          ttft.push(Number(now_ns() - t0) / 1e6);
+          if (test.kind === "pg") for (let i = 0; i < test.n; i++) await step(it);
           samples.push(Number(now_ns() - t0));
+          await it.return();
         }
       }
       const tokens = test.kind === "pp" ? test.p : test.kind === "tg" ? test.n : test.p + test.n;

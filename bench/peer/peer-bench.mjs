@@ -39,6 +39,11 @@ function parse_args(argv) {
     else if (k === "--fa") a.fa = true;
     else if (k === "--no-warmup") a.warmup = false;
     else if (k === "--check") a.check = true;
+    else if (k === "-h" || k === "--help") {
+      process.stdout.write("usage: node peer-bench.mjs -m MODEL [-t 1,2] [-p 64,512] [-n 128] [--pg P,N]... " +
+                           "[-r 5] [--seed 42] [--tg-prefix 16] [--batch B] [--fa] [--no-warmup] | --check\n");
+      process.exit(0);
+    }
     else throw new Error(`unknown option ${k}`);
   }
   if (!a.model && !a.check) throw new Error("--model is required");

@@ -149,7 +149,129 @@ HWY_INLINE __m256i MaddAcc(__m256i acc, __m256i p16, __m256i s16) {
 #endif
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// ---- AVX-512 (zmm): two 32-element blocks per register.
+HWY_INLINE __m512i Halves512(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+HWY_INLINE __m512i LoadPair256(const void* a, const void* b) {
+  return Halves512(_mm256_loadu_si256(static_cast<const __m256i*>(a)),
+                   _mm256_loadu_si256(static_cast<const __m256i*>(b)));
+}
+// Lanes 0..7 = s0, lanes 8..15 = s1.
+HWY_INLINE __m512 ScalePair(float s0, float s1) {
+  return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+#if EDGELM_VNNI
+HWY_INLINE __m512i Vpdpbusd512(__m512i acc, __m512i u, __m512i s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
+}
+#endif
+
+// Q8_0 pair: |x| . sign(y, x) (AVX-512 has no vpsignb: negate y under the sign mask of x).
+HWY_INLINE __m512i DotQ8_0Pair(const BlockQ8_0& x0, const BlockQ8_0& x1, const BlockQ8_0& y0,
+                               const BlockQ8_0& y1) {
+  const __m512i xv = LoadPair256(x0.qs, x1.qs);
+  const __m512i yv = LoadPair256(y0.qs, y1.qs);
+  const __m512i sy = _mm512_mask_sub_epi8(yv, _mm512_movepi8_mask(xv), _mm512_setzero_si512(), yv);
+#if EDGELM_VNNI
+  return Vpdpbusd512(_mm512_setzero_si512(), _mm512_abs_epi8(xv), sy);
+#else
+  return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(xv), sy), _mm512_set1_epi16(1));
+#endif
+}
+
+HWY_INLINE float DotQ8_0_512(int64_t n, const void* w, const void* xq) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const int64_t nb = n / kQK;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const __m512i p0 = DotQ8_0Pair(x[i], x[i + 1], y[i], y[i + 1]);
+    const __m512i p1 = DotQ8_0Pair(x[i + 2], x[i + 3], y[i + 2], y[i + 3]);
+    acc0 = _mm512_fmadd_ps(ScalePair(HalfToF32(x[i].d) * HalfToF32(y[i].d),
+                                     HalfToF32(x[i + 1].d) * HalfToF32(y[i + 1].d)),
+                           _mm512_cvtepi32_ps(p0), acc0);
+    acc1 = _mm512_fmadd_ps(ScalePair(HalfToF32(x[i + 2].d) * HalfToF32(y[i + 2].d),
+                                     HalfToF32(x[i + 3].d) * HalfToF32(y[i + 3].d)),
+                           _mm512_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {  // tail: the block paired with itself at scale 0
+    const __m512i p = DotQ8_0Pair(x[i], x[i], y[i], y[i]);
+    acc0 = _mm512_fmadd_ps(ScalePair(HalfToF32(x[i].d) * HalfToF32(y[i].d), 0.0f),
+                           _mm512_cvtepi32_ps(p), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+#if EDGELM_VNNI
+// Q4_0 pair with the masked-nibble VNNI trick (see LoadQ4Scaled): 128-bit lanes hold
+// [block0 & 0x0F, block0 & 0xF0, block1 & 0x0F, block1 & 0xF0].
+HWY_INLINE __m512i LoadQ4PairScaled(const uint8_t* q0, const uint8_t* q1) {
+  const __m256i t = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q1)), 1);
+  const __m512i z = _mm512_shuffle_i64x2(_mm512_castsi256_si512(t), _mm512_castsi256_si512(t), 0x50);
+  const __m512i mask = _mm512_broadcast_i64x4(
+      _mm256_setr_m128i(_mm_set1_epi8(0x0F), _mm_set1_epi8(static_cast<char>(0xF0))));
+  return _mm512_and_si512(z, mask);
+}
+HWY_INLINE __m512i Q4Offset512() {
+  return _mm512_broadcast_i64x4(
+      _mm256_setr_m128i(_mm_set1_epi8(8), _mm_set1_epi8(static_cast<char>(128))));
+}
+HWY_INLINE float HsumQ4Acc512(__m512 acc) {
+  const __m512 unscale = _mm512_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1,
+                                        1, 0.0625f, 0.0625f, 0.0625f, 0.0625f);
+  return _mm512_reduce_add_ps(_mm512_mul_ps(acc, unscale));
+}
+
+// R rows x one block pair (i0, i1; i1 == i0 with s1 = 0 for a tail block).
+template <int R>
+HWY_INLINE void Q4_0PairStep(const BlockQ4_0* const* x, const BlockQ8_0* y, int64_t i0,
+                             int64_t i1, bool tail, __m512* acc) {
+  const __m512i yv = LoadPair256(y[i0].qs, y[i1].qs);
+  const __m512i ey = Vpdpbusd512(_mm512_setzero_si512(), Q4Offset512(), yv);
+  const float dy0 = HalfToF32(y[i0].d);
+  const float dy1 = tail ? 0.0f : HalfToF32(y[i1].d);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const __m512i p = _mm512_sub_epi32(
+        Vpdpbusd512(_mm512_setzero_si512(), LoadQ4PairScaled(x[r][i0].qs, x[r][i1].qs), yv), ey);
+    acc[r] = _mm512_fmadd_ps(ScalePair(HalfToF32(x[r][i0].d) * dy0, HalfToF32(x[r][i1].d) * dy1),
+                             _mm512_cvtepi32_ps(p), acc[r]);
+  }
+}
+
+// R rows; the single-row and 4-row kernels share this code, so results are bitwise equal.
+template <int R>
+HWY_INLINE void DotQ4_0Rows512(int64_t n, const uint8_t* w, size_t stride, const void* xq,
+                               float* out) {
+  const auto* y = static_cast<const BlockQ8_0*>(xq);
+  const BlockQ4_0* x[R];
+  for (int r = 0; r < R; ++r) x[r] = reinterpret_cast<const BlockQ4_0*>(w + r * stride);
+  const int64_t nb = n / kQK;
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    if constexpr (R > 1) {
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
+    }
+    Q4_0PairStep<R>(x, y, i, i + 1, false, acc);
+  }
+  if (i < nb) Q4_0PairStep<R>(x, y, i, i, true, acc);
+  for (int r = 0; r < R; ++r) out[r] = HsumQ4Acc512(acc[r]);
+}
+#endif  // EDGELM_VNNI
+#endif  // HWY_TARGET <= HWY_AVX3
+
 EDGELM_KERNEL_ATTR float DotQ8_0(int64_t n, const void* w, const void* xq) {
+#if HWY_TARGET <= HWY_AVX3
+  return DotQ8_0_512(n, w, xq);
+#endif
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(xq);
   const int64_t nb = n / kQK;
@@ -221,6 +343,11 @@ HWY_INLINE __m256i DotQ4Block(const uint8_t* qs, const int8_t* ys) {
 }
 
 EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
+#if EDGELM_VNNI
+  float out;
+  DotQ4_0Rows512<1>(n, static_cast<const uint8_t*>(w), 0, xq, &out);
+  return out;
+#endif
   const auto* x = static_cast<const BlockQ4_0*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(xq);
   const int64_t nb = n / kQK;
@@ -271,6 +398,9 @@ HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64
 
 HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void* xq,
                           float* out) {
+#if EDGELM_VNNI
+  return DotQ4_0Rows512<4>(n, w, stride, xq, out);
+#endif
   const auto* y = static_cast<const BlockQ8_0*>(xq);
   const BlockQ4_0* x[4];
   for (int r = 0; r < 4; ++r) x[r] = reinterpret_cast<const BlockQ4_0*>(w + r * stride);
@@ -384,10 +514,6 @@ HWY_INLINE __m512i Vpdpwssd512(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 #endif
-
-HWY_INLINE __m512i Halves512(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 template <bool kQ5>
 HWY_INLINE float DotQ45K512(int64_t n, const void* w, const void* xq) {

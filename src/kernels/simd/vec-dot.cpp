@@ -100,8 +100,10 @@ EDGELM_KERNEL_ATTR float DotBF16(int64_t n, const uint16_t* a, const uint16_t* b
 
 #if EDGELM_SIMD_X86
 // ---------------------------------------------------------------- x86 AVX2 / AVX-512 paths
-// 256-bit registers throughout: one 32-element block per register (Zen4 executes 512-bit
-// integer ops as two 256-bit halves anyway, and ymm keeps the AVX2 and AVX3 code identical).
+// AVX2: 256-bit registers, one 32-element block (or K-quant 32-element chunk) per register.
+// AVX3 / AVX3_DL (AVX-512BW, + VNNI): the *512 kernels below take Q8_0, Q4_K, Q5_K, Q6_K (and
+// Q4_0 with VNNI) two blocks / one 64-element chunk per zmm; that halves the instruction count,
+// which is what limits these loops (they are front-end bound, also on Zen4's 2x256-bit units).
 
 HWY_INLINE float HsumF32(__m256 v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -73,7 +73,8 @@ typedef struct edgelm_session_params {
 } edgelm_session_params;
 
 typedef struct edgelm_generate_params {
-  int32_t max_tokens;        /* tokens to generate at most; <= 0 = until end of text or full context (default 128) */
+  int32_t max_tokens;        /* tokens to generate at most (default 128); < 0 = until end of text
+                                or a full context; 0 = only evaluate the prompt into the cache */
   float temperature;         /* <= 0 = greedy (default 0.8) */
   int32_t top_k;             /* <= 0 = off (default 40) */
   float top_p;               /* >= 1 = off (default 0.95) */

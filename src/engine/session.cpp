@@ -109,9 +109,8 @@ StatusOr<GenerateResult> Session::generate_tokens(std::span<const int32_t> promp
   };
 
   Clock::time_point t_first{};
-  bool stop_decided = false;
   StopReason reason = StopReason::kMaxTokens;
-  while (!stop_decided) {
+  while (params.max_tokens != 0) {
     if ((cancel != nullptr && cancel->load()) || cancel_requested_.load()) {
       reason = StopReason::kCancelled;
       break;

@@ -32,7 +32,9 @@ namespace edgelm {
 inline constexpr int32_t kNoToken = -1;
 
 struct GenerateParams {
-  int max_tokens = 128;  // <= 0: until an end-of-generation token, a stop string or a full context
+  // < 0: until an end-of-generation token, a stop string or a full context; 0: only evaluate
+  // the prompt (warms the cache, e.g. for a system prompt).
+  int max_tokens = 128;
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool add_special = true;        // BOS etc. as the model's metadata asks

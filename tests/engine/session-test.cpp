@@ -81,6 +81,26 @@ TEST(Session, MaxTokensLimitsOutput) {
   EXPECT_EQ(r->stats.decode_tokens, 3);
 }
 
+TEST(Session, ZeroMaxTokensOnlyPrefillsAndNegativeIsUnlimited) {
+  Fixture f("abcdefgh", 3);
+  int calls = 0;
+  auto r = f.session->generate("hi", greedy(0), [&](std::string_view, int32_t) {
+    ++calls;
+    return true;
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(r->text, "");
+  EXPECT_EQ(r->stats.generated_tokens, 0);
+  EXPECT_EQ(r->stats.prefill_tokens, 3);
+  EXPECT_EQ(f.session->cached_tokens().size(), 3u);
+  auto r2 = f.session->generate("hi", greedy(-1));
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->text, "abcdefgh");
+  EXPECT_EQ(r2->stop_reason, StopReason::kEog);
+  EXPECT_EQ(r2->stats.cached_tokens, 2);  // the last prompt token is evaluated again
+}
+
 TEST(Session, StopStringIsNeverEmitted) {
   Fixture f("Sure.\n\nUser: more", 3);
   GenerateParams p = greedy(100);

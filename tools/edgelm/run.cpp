@@ -118,7 +118,7 @@ void register_run(CLI::App& app) {
   auto* f = sub->add_option("-f,--file", o->prompt_file, "Read the prompt from a file");
   p->excludes(f);
   sub->add_option("-n,--n-predict", o->n_predict,
-                  "Tokens to generate at most; -1 = until end of text or a full context")
+                  "Tokens to generate at most; -1 = until end of text or a full context, 0 = none")
       ->capture_default_str();
   sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = physical cores")->capture_default_str();
   sub->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens; 0 = model's, at most 4096")

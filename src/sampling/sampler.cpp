@@ -104,6 +104,33 @@ void TopKStage::apply(Candidates& c) {
 
 void TopPStage::apply(Candidates& c) {
   if (p_ >= 1.0f || c.data.empty()) return;
+  // Large unsorted vocabularies: sort only a growing head (256, 1024, ...) until it holds
+  // probability p, instead of sorting everything.
+  if (!c.sorted && c.data.size() > 2048) {
+    float max_l = -std::numeric_limits<float>::infinity();
+    for (const auto& t : c.data) max_l = std::max(max_l, t.logit);
+    if (std::isfinite(max_l)) {
+      double sum = 0;
+      for (const auto& t : c.data) sum += std::exp(static_cast<double>(t.logit) - max_l);
+      for (size_t k = 256; k < c.data.size() / 2; k *= 4) {
+        std::partial_sort(c.data.begin(), c.data.begin() + static_cast<ptrdiff_t>(k), c.data.end(),
+                          better);
+        double cum = 0;
+        for (size_t i = 0; i < k; ++i) {
+          const double pi = std::exp(static_cast<double>(c.data[i].logit) - max_l) / sum;
+          cum += pi;
+          if (cum >= p_ && i + 1 >= min_keep_) {
+            c.data.resize(i + 1);
+            for (auto& t : c.data) {
+              t.p = static_cast<float>(std::exp(static_cast<double>(t.logit) - max_l) / sum);
+            }
+            c.sorted = true;
+            return;
+          }
+        }
+      }
+    }
+  }
   c.softmax();
   double cum = 0;
   size_t keep = c.data.size();

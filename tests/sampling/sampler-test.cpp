@@ -190,6 +190,44 @@ TEST(Sampler, DistFollowsSoftmaxWithTemperature) {
   }
 }
 
+TEST(Sampler, TopPOnLargeVocabularyMatchesFullSort) {
+  // 50000 logits: a few dozen strong ones over a long flat tail, so the kept set is large
+  // enough for the head-sorting path to grow past its first guess for small p and to fall back
+  // to the full sort when p is close to 1.
+  std::vector<float> logits(50000);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    logits[i] = static_cast<float>(x % 1000) / 250.0f + (i % 997 == 0 ? 9.0f : 0.0f);
+  }
+  for (float p : {0.2f, 0.5f, 0.9f, 0.99f}) {
+    Candidates fast;
+    fast.assign(logits);
+    TopPStage(p).apply(fast);
+    // Reference: full softmax and sort, then the smallest prefix reaching p.
+    Candidates ref;
+    ref.assign(logits);
+    ref.softmax();
+    double cum = 0;
+    size_t keep = ref.data.size();
+    for (size_t i = 0; i < ref.data.size(); ++i) {
+      cum += ref.data[i].p;
+      if (cum >= p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    ASSERT_EQ(fast.data.size(), keep) << "p = " << p;
+    EXPECT_TRUE(fast.sorted);
+    for (size_t i = 0; i < keep; ++i) {
+      ASSERT_EQ(fast.data[i].id, ref.data[i].id) << "p = " << p << " i = " << i;
+      ASSERT_NEAR(fast.data[i].p, ref.data[i].p, 1e-6);
+    }
+  }
+}
+
 TEST(Sampler, SoftmaxSumsToOneAndHandlesNan) {
   Candidates c = make({1.0f, std::nanf(""), 3.0f, -2.0f});
   c.softmax();

@@ -154,8 +154,7 @@ void register_all() {
   }
   for (GgmlType t : {GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
     const std::string s(type_name(t));
-    benchmark::RegisterBenchmark(("MatVec4096/" + s + "/ref").c_str(), BM_MatVec4096, t,
-                                 Impl::kRef)
+    benchmark::RegisterBenchmark(("MatVec4096/" + s + "/ref").c_str(), BM_MatVec4096, t, Impl::kRef)
         ->MinTime(0.5);
     benchmark::RegisterBenchmark(("MatVec4096/" + s + "/simd").c_str(), BM_MatVec4096, t,
                                  Impl::kSimd)
@@ -179,8 +178,7 @@ void register_all() {
   for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ8_K, GgmlType::kF16}) {
     const std::string s(type_name(t));
     benchmark::RegisterBenchmark(("Quantize/" + s + "/ref").c_str(), BM_Quantize, t, Impl::kRef);
-    benchmark::RegisterBenchmark(("Quantize/" + s + "/simd").c_str(), BM_Quantize, t,
-                                 Impl::kSimd);
+    benchmark::RegisterBenchmark(("Quantize/" + s + "/simd").c_str(), BM_Quantize, t, Impl::kSimd);
   }
 }
 

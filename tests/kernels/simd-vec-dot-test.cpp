@@ -95,26 +95,25 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return std::string(type_name(info.param.wt)) + "_" + std::to_string(info.param.n);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Types, SimdVecDot,
-    ::testing::Values(Case{GgmlType::kQ8_0, 32}, Case{GgmlType::kQ8_0, 96},
-                      Case{GgmlType::kQ8_0, 4096}, Case{GgmlType::kQ4_0, 32},
-                      Case{GgmlType::kQ4_0, 96}, Case{GgmlType::kQ4_0, 4096},
-                      Case{GgmlType::kQ4_K, 256}, Case{GgmlType::kQ4_K, 4096},
-                      Case{GgmlType::kQ5_K, 256}, Case{GgmlType::kQ5_K, 4096},
-                      Case{GgmlType::kQ6_K, 256}, Case{GgmlType::kQ6_K, 4096},
-                      Case{GgmlType::kF16, 1}, Case{GgmlType::kF16, 77},
-                      Case{GgmlType::kF16, 4096}, Case{GgmlType::kBF16, 3},
-                      Case{GgmlType::kBF16, 77}, Case{GgmlType::kBF16, 4096},
-                      Case{GgmlType::kF32, 5}, Case{GgmlType::kF32, 77},
-                      Case{GgmlType::kF32, 4096}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Types, SimdVecDot,
+                         ::testing::Values(Case{GgmlType::kQ8_0, 32}, Case{GgmlType::kQ8_0, 96},
+                                           Case{GgmlType::kQ8_0, 4096}, Case{GgmlType::kQ4_0, 32},
+                                           Case{GgmlType::kQ4_0, 96}, Case{GgmlType::kQ4_0, 4096},
+                                           Case{GgmlType::kQ4_K, 256}, Case{GgmlType::kQ4_K, 4096},
+                                           Case{GgmlType::kQ5_K, 256}, Case{GgmlType::kQ5_K, 4096},
+                                           Case{GgmlType::kQ6_K, 256}, Case{GgmlType::kQ6_K, 4096},
+                                           Case{GgmlType::kF16, 1}, Case{GgmlType::kF16, 77},
+                                           Case{GgmlType::kF16, 4096}, Case{GgmlType::kBF16, 3},
+                                           Case{GgmlType::kBF16, 77}, Case{GgmlType::kBF16, 4096},
+                                           Case{GgmlType::kF32, 5}, Case{GgmlType::kF32, 77},
+                                           Case{GgmlType::kF32, 4096}),
+                         case_name);
 
 // Extreme but legal blocks: every quant at its range limit, activations at +-127.
 TEST(SimdVecDotExtremes, SaturationFreeAtRangeLimits) {
   constexpr int64_t n = 512;
-  for (GgmlType wt : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K,
-                      GgmlType::kQ6_K}) {
+  for (GgmlType wt :
+       {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     std::vector<float> wsrc(n), x(n);
     for (int64_t i = 0; i < n; ++i) {
       wsrc[i] = (i % 3 == 0) ? -1.0f : 1.0f;

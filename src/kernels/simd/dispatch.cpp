@@ -1,6 +1,9 @@
 // simd_ops_or_null(): the Highway op table for this CPU, plus the target plumbing that tests
 // use to run every kernel on every target the host supports.
+// clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
 #include <string>
 
 #include "hwy/highway.h"

@@ -1,6 +1,9 @@
 // SIMD float row ops of the transformer: rms_norm, softmax, swiglu, axpy (same contracts as
 // the Ops fields). exp comes from Highway's contrib/math (max rel. error ~1e-7 in float).
+// clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
 #include <cmath>
 #include <cstdint>
 
@@ -8,9 +11,11 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/simd/elementwise.cpp"
+// clang-format off
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+// clang-format on
 
 HWY_BEFORE_NAMESPACE();
 namespace edgelm::simd {

@@ -5,6 +5,10 @@
 //  - SSSE3 is dropped (pre-2008 CPUs run the scalar target = ref kernels) to cut build time.
 #pragma once
 
+#ifdef HIGHWAY_HWY_DETECT_TARGETS_H_
+#error "kernels/simd/hwy-config.h must be included before any Highway header"
+#endif
+
 #ifndef HWY_WANT_AVX3_DL
 #define HWY_WANT_AVX3_DL
 #endif

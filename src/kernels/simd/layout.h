@@ -13,8 +13,8 @@
 
 namespace edgelm::simd {
 
-inline constexpr int kQK = kQK8_0;   // elements per Q8_0 / Q4_0 block
-inline constexpr int kQKK = kQK_K;   // elements per K-quant super-block
+inline constexpr int kQK = kQK8_0;  // elements per Q8_0 / Q4_0 block
+inline constexpr int kQKK = kQK_K;  // elements per K-quant super-block
 
 using BlockQ8_0 = edgelm::BlockQ8_0;
 using BlockQ4_0 = edgelm::BlockQ4_0;
@@ -53,7 +53,8 @@ inline uint16_t f32_to_f16(float f) {
   const uint32_t x = f32_to_bits(f);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t ax = x & 0x7FFFFFFFu;
-  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x7F800000u)
+    return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
   if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
   if (ax < 0x38800000u) {  // result is subnormal or zero: let the FPU round at the 2^-24 grid
     const float r = bits_to_f32(ax) + 0.5f;  // 0.5 = 2^-1: ulp of 2^-24 units after shift

@@ -2,7 +2,10 @@
 // copy), ggml semantics: Q8_0 d = amax/127 stored as fp16, q = round(x/d); Q8_K d = max/-127
 // (max = the element of largest magnitude), q = min(127, round(x/d)), bsums over 16. Rounding
 // is to nearest even (ggml's nearest_int); ties may differ from roundf by one step.
+// clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
 #include <cstdint>
 #include <cstring>
 
@@ -112,7 +115,8 @@ HWY_INLINE void QuantizeBF16(const float* x, uint16_t* y, int64_t n) {
       continue;
     }
     const auto u = hn::BitCast(du, v);
-    const auto r = hn::ShiftRight<16>(hn::Add(u, hn::Add(round, hn::And(hn::ShiftRight<16>(u), one))));
+    const auto r =
+        hn::ShiftRight<16>(hn::Add(u, hn::Add(round, hn::And(hn::ShiftRight<16>(u), one))));
     hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, r)), d16, y + i);
   }
   for (; i < n; ++i) y[i] = f32_to_bf16(x[i]);

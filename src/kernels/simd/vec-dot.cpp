@@ -3,7 +3,10 @@
 // 8-bit activations: on x86 AVX2/AVX-512 through maddubs/madd (and VNNI vpdpbusd/vpdpwssd on
 // AVX3_DL), elsewhere through portable Highway ops on 16-byte units (NEON dotprod / SVE sdot
 // when the target has them). Entry points are in kernels/simd/simd.h.
+// clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -215,7 +218,8 @@ HWY_INLINE __m512i LoadQ4PairScaled(const uint8_t* q0, const uint8_t* q1) {
   const __m256i t = _mm256_inserti128_si256(
       _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q0))),
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(q1)), 1);
-  const __m512i z = _mm512_shuffle_i64x2(_mm512_castsi256_si512(t), _mm512_castsi256_si512(t), 0x50);
+  const __m512i z =
+      _mm512_shuffle_i64x2(_mm512_castsi256_si512(t), _mm512_castsi256_si512(t), 0x50);
   const __m512i mask = _mm512_broadcast_i64x4(
       _mm256_setr_m128i(_mm_set1_epi8(0x0F), _mm_set1_epi8(static_cast<char>(0xF0))));
   return _mm512_and_si512(z, mask);
@@ -225,15 +229,15 @@ HWY_INLINE __m512i Q4Offset512() {
       _mm256_setr_m128i(_mm_set1_epi8(8), _mm_set1_epi8(static_cast<char>(128))));
 }
 HWY_INLINE float HsumQ4Acc512(__m512 acc) {
-  const __m512 unscale = _mm512_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1,
-                                        1, 0.0625f, 0.0625f, 0.0625f, 0.0625f);
+  const __m512 unscale = _mm512_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1, 1,
+                                        0.0625f, 0.0625f, 0.0625f, 0.0625f);
   return _mm512_reduce_add_ps(_mm512_mul_ps(acc, unscale));
 }
 
 // R rows x one block pair (i0, i1; i1 == i0 with s1 = 0 for a tail block).
 template <int R>
-HWY_INLINE void Q4_0PairStep(const BlockQ4_0* const* x, const BlockQ8_0* y, int64_t i0,
-                             int64_t i1, bool tail, __m512* acc) {
+HWY_INLINE void Q4_0PairStep(const BlockQ4_0* const* x, const BlockQ8_0* y, int64_t i0, int64_t i1,
+                             bool tail, __m512* acc) {
   const __m512i yv = LoadPair256(y[i0].qs, y[i1].qs);
   const __m512i ey = Vpdpbusd512(_mm512_setzero_si512(), Q4Offset512(), yv);
   const float dy0 = HalfToF32(y[i0].d);
@@ -260,7 +264,8 @@ HWY_INLINE void DotQ4_0Rows512(int64_t n, const uint8_t* w, size_t stride, const
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
     if constexpr (R > 1) {
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
     }
     Q4_0PairStep<R>(x, y, i, i + 1, false, acc);
   }
@@ -323,8 +328,8 @@ HWY_INLINE __m256i LoadQ4Scaled(const uint8_t* qs) {
       Q4NibbleMask());
 }
 HWY_INLINE float HsumQ4Acc(__m256 acc) {
-  return HsumF32(_mm256_mul_ps(acc, _mm256_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f,
-                                                   0.0625f)));
+  return HsumF32(
+      _mm256_mul_ps(acc, _mm256_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f)));
 }
 #else
 HWY_INLINE float HsumQ4Acc(__m256 acc) { return HsumF32(acc); }
@@ -338,8 +343,8 @@ HWY_INLINE __m256i DotQ4Block(const uint8_t* qs, const int8_t* ys) {
   return _mm256_sub_epi32(qy, ey);
 #else
   const __m256i q = UnpackQ4(qs);  // 0..15
-  const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
-                                       _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
+  const __m256i p16 =
+      _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 #endif
 }
@@ -374,8 +379,7 @@ EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
 // Four Q4_0 rows against one activation row: the activation loads, its scale conversion and
 // its offset term 8*sum(y) are shared by the rows. Accumulates in the same order as DotQ4_0
 // (even blocks / odd blocks), so results are bitwise identical to four DotQ4_0 calls.
-HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64_t i,
-                           __m256* acc) {
+HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64_t i, __m256* acc) {
   const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.qs));
   const float dy = HalfToF32(yb.d);
 #if EDGELM_VNNI
@@ -390,16 +394,15 @@ HWY_INLINE void Q4_0x4Step(const BlockQ8_0& yb, const BlockQ4_0* const* x, int64
         _mm256_sub_epi32(Vpdpbusd(_mm256_setzero_si256(), LoadQ4Scaled(x[r][i].qs), yv), ey);
 #else
     const __m256i q = UnpackQ4(x[r][i].qs);
-    const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), ey),
-                                        _mm256_set1_epi16(1));
+    const __m256i p =
+        _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), ey), _mm256_set1_epi16(1));
 #endif
-    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[r][i].d) * dy), _mm256_cvtepi32_ps(p),
-                             acc[r]);
+    acc[r] =
+        _mm256_fmadd_ps(_mm256_set1_ps(HalfToF32(x[r][i].d) * dy), _mm256_cvtepi32_ps(p), acc[r]);
   }
 }
 
-HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void* xq,
-                          float* out) {
+HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void* xq, float* out) {
 #if EDGELM_VNNI
   return DotQ4_0Rows512<4>(n, w, stride, xq, out);
 #endif
@@ -412,7 +415,8 @@ HWY_INLINE void DotQ4_0x4(int64_t n, const uint8_t* w, size_t stride, const void
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
     // Four interleaved row streams defeat the hardware prefetcher on some cores: help it.
-    for (int r = 0; r < 4; ++r) _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
+    for (int r = 0; r < 4; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(x[r] + i + 24), _MM_HINT_T0);
     Q4_0x4Step(y[i], x, i, acc0);
     Q4_0x4Step(y[i + 1], x, i + 1, acc1);
   }
@@ -620,12 +624,12 @@ HWY_INLINE float DotQ6K512(int64_t n, const void* w, const void* xq) {
       const __m512i ql = _mm512_loadu_si512(x[i].ql + 64 * half);
       const __m512i qh = _mm512_broadcast_i64x4(
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * half)));
-      const __m512i qa = _mm512_or_si512(
-          _mm512_and_si512(ql, m4),
-          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
-      const __m512i qb = _mm512_or_si512(
-          _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
+      const __m512i qa =
+          _mm512_or_si512(_mm512_and_si512(ql, m4),
+                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
+      const __m512i qb =
+          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
       const int s0 = 8 * half;
       const __m512i ia = _mm512_setr_epi32(
           s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, (s0 + 1) * 0x10001,
@@ -642,8 +646,8 @@ HWY_INLINE float DotQ6K512(int64_t n, const void* w, const void* xq) {
 #if EDGELM_VNNI
       sumi = Vpdpwssd512(Vpdpwssd512(sumi, pa, sa), pb, sb);
 #else
-      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(pa, sa),
-                                                     _mm512_madd_epi16(pb, sb)));
+      sumi = _mm512_add_epi32(
+          sumi, _mm512_add_epi32(_mm512_madd_epi16(pa, sa), _mm512_madd_epi16(pb, sb)));
 #endif
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
@@ -668,8 +672,8 @@ EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
     // Offset: the stored 6-bit values are q+32, so subtract 32 * sum_s sc_s * bsum_s.
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
-    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                    _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+    __m256i sumi =
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
     // Scale-pair vectors: int16 lanes 0..7 = sc[2k], lanes 8..15 = sc[2k+1] (sign-extended by
     // duplicating the byte into both halves of each lane and shifting right arithmetically).
     const __m256i scb = _mm256_broadcastsi128_si256(sc8);
@@ -755,8 +759,8 @@ EDGELM_KERNEL_ATTR float DotQ8_0(int64_t n, const void* w, const void* xq) {
   for (int64_t i = 0; i < n / kQK; ++i) {
     auto s = hn::Zero(d32);
     for (int k = 0; k < kQK; k += nl) s = DotI8(s, LoadI8(x[i].qs + k), LoadI8(y[i].qs + k));
-    acc = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)),
-                     acc);
+    acc =
+        hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
   }
   return SumF(acc);
 }
@@ -781,8 +785,8 @@ EDGELM_KERNEL_ATTR float DotQ4_0(int64_t n, const void* w, const void* xq) {
       s = DotI8(s, lo, LoadI8(y[i].qs + k));
       s = DotI8(s, hi, LoadI8(y[i].qs + kQK / 2 + k));
     }
-    acc = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)),
-                     acc);
+    acc =
+        hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, f16_to_f32(x[i].d) * f16_to_f32(y[i].d)), acc);
   }
   return SumF(acc);
 }
@@ -834,12 +838,12 @@ HWY_INLINE float DotQ45KImpl(int64_t n, const void* w, const void* xq) {
         if constexpr (kQ5) {
           const auto h = LoadU8(qh + k);
           const auto sixteen = hn::Set(du8, 16);
-          lo = hn::Or(lo, hn::IfThenElseZero(
-                              hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(1u << (2 * j)))),
+          lo = hn::Or(
+              lo, hn::IfThenElseZero(
+                      hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(1u << (2 * j)))), sixteen));
+          hi = hn::Or(hi, hn::IfThenElseZero(
+                              hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(1u << (2 * j + 1)))),
                               sixteen));
-          hi = hn::Or(hi, hn::IfThenElseZero(hn::TestBit(h, hn::Set(du8, static_cast<uint8_t>(
-                                                                           1u << (2 * j + 1)))),
-                                             sixteen));
         }
         s_lo = DotI8(s_lo, hn::BitCast(d8, lo), LoadI8(ys + 64 * j + k));
         s_hi = DotI8(s_hi, hn::BitCast(d8, hi), LoadI8(ys + 64 * j + 32 + k));
@@ -890,8 +894,8 @@ EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
           const auto q1 = hn::Or(hn::And(a, m4), hn::ShiftLeft<4>(hn::And(h, m2)));
           const auto q2 =
               hn::Or(hn::And(b, m4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(h), m2)));
-          const auto q3 = hn::Or(hn::ShiftRight<4>(a),
-                                 hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), m2)));
+          const auto q3 =
+              hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(h), m2)));
           const auto q4 = hn::Or(hn::ShiftRight<4>(b), hn::ShiftLeft<4>(hn::ShiftRight<6>(h)));
           s0 = DotI8(s0, hn::Sub(hn::BitCast(d8, q1), off), LoadI8(ys + l));
           s1 = DotI8(s1, hn::Sub(hn::BitCast(d8, q2), off), LoadI8(ys + l + 32));
@@ -904,8 +908,7 @@ EDGELM_KERNEL_ATTR float DotQ6K(int64_t n, const void* w, const void* xq) {
         sumi = hn::Add(sumi, hn::Mul(s3, hn::Set(d32, sc[is + 6])));
       }
     }
-    sum += f16_to_f32(x[i].d) * y[i].d *
-           static_cast<float>(hn::GetLane(hn::SumOfLanes(d32, sumi)));
+    sum += f16_to_f32(x[i].d) * y[i].d * static_cast<float>(hn::GetLane(hn::SumOfLanes(d32, sumi)));
   }
   return sum;
 }
@@ -951,8 +954,8 @@ float VecDot(GgmlType wt, int64_t n, const void* w, const void* xq) {
 }
 
 template <float (*kDot)(int64_t, const void*, const void*)>
-HWY_INLINE void RowsLoop(int64_t n, const uint8_t* w, size_t stride, int64_t nrows,
-                         const void* xq, float* y) {
+HWY_INLINE void RowsLoop(int64_t n, const uint8_t* w, size_t stride, int64_t nrows, const void* xq,
+                         float* y) {
   for (int64_t r = 0; r < nrows; ++r) y[r] = kDot(n, w + r * stride, xq);
 }
 

@@ -228,6 +228,9 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   CmdResult r2 = run_cli("");
   EXPECT_EQ(r2.exit_code, 2) << r2.err;
+  CmdResult r3 = run_cli("run -m model.gguf");  // no prompt
+  EXPECT_EQ(r3.exit_code, 2) << r3.err;
+  EXPECT_NE(r3.err.find("-p TEXT"), std::string::npos) << r3.err;
   CmdResult h = run_cli("run --help");
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("--top-p"), std::string::npos);

@@ -131,7 +131,8 @@ void register_run(CLI::App& app) {
   add_sampling_options(sub, o->sampling, o->seed);
   sub->callback([o] {
     if (o->prompt.empty() && o->prompt_file.empty()) {
-      exit_with(report_error("run needs a prompt: -p TEXT or -f FILE (see edgelm run --help)"));
+      report_error("run needs a prompt: -p TEXT or -f FILE (see edgelm run --help)");
+      exit_with(2);  // a usage error
     }
     exit_with(run_run(*o));
   });

@@ -258,7 +258,7 @@ int run_bench(BenchOptions o) {
     co.n_ctx = n_ctx;
     co.n_threads = threads;
     co.ops = ops;
-    co.n_batch = max_p;
+    co.n_batch = std::max(max_p, o.tg_prefix);  // every prefill is one forward pass
     auto ctx_or = Context::create(*model, co);
     if (!ctx_or.ok()) return report_error(ctx_or.status());
     std::unique_ptr<Context> ctx = std::move(ctx_or).value();

@@ -31,13 +31,13 @@
 #include <stdint.h>
 
 #if defined(_WIN32)
-#  if defined(EDGELM_BUILDING_LIBRARY)
-#    define EDGELM_API __declspec(dllexport)
-#  else
-#    define EDGELM_API __declspec(dllimport)
-#  endif
+#if defined(EDGELM_BUILDING_LIBRARY)
+#define EDGELM_API __declspec(dllexport)
 #else
-#  define EDGELM_API __attribute__((visibility("default")))
+#define EDGELM_API __declspec(dllimport)
+#endif
+#else
+#define EDGELM_API __attribute__((visibility("default")))
 #endif
 
 #ifdef __cplusplus
@@ -57,7 +57,7 @@ enum edgelm_status {
   EDGELM_ERR_INTERNAL = 8,           /* a bug; please report it */
   EDGELM_ERR_IO = 9,                 /* read or map failure */
   EDGELM_ERR_FAILED_PRECONDITION = 10,
-  EDGELM_ERR_UNKNOWN = 99            /* an unexpected exception inside the library */
+  EDGELM_ERR_UNKNOWN = 99 /* an unexpected exception inside the library */
 };
 
 typedef struct edgelm_model edgelm_model;     /* a loaded model + tokenizer (opaque) */
@@ -73,22 +73,22 @@ typedef struct edgelm_session_params {
 } edgelm_session_params;
 
 typedef struct edgelm_generate_params {
-  int32_t max_tokens;        /* tokens to generate at most (default 128); < 0 = until end of text
-                                or a full context; 0 = only evaluate the prompt into the cache */
-  float temperature;         /* <= 0 = greedy (default 0.8) */
-  int32_t top_k;             /* <= 0 = off (default 40) */
-  float top_p;               /* >= 1 = off (default 0.95) */
-  float min_p;               /* <= 0 = off (default 0.05) */
-  float repeat_penalty;      /* 1 = off (default 1) */
-  int32_t repeat_last_n;     /* penalty window; 0 = off, -1 = all (default 64) */
-  float frequency_penalty;   /* default 0 */
-  float presence_penalty;    /* default 0 */
-  uint64_t seed;             /* EDGELM_RANDOM_SEED = random (default) */
-  const char* const* stop;   /* stop strings (not included in the output); may be NULL */
-  size_t n_stop;             /* number of entries in stop */
-  bool add_special;          /* add BOS etc. as the model asks (default true) */
-  bool parse_special;        /* "<s>", "<|im_start|>" in the prompt become special tokens (default true) */
-  bool reuse_cache;          /* reuse the KV-cache prefix shared with the previous prompt (default true) */
+  int32_t max_tokens;      /* tokens to generate at most (default 128); < 0 = until end of text
+                              or a full context; 0 = only evaluate the prompt into the cache */
+  float temperature;       /* <= 0 = greedy (default 0.8) */
+  int32_t top_k;           /* <= 0 = off (default 40) */
+  float top_p;             /* >= 1 = off (default 0.95) */
+  float min_p;             /* <= 0 = off (default 0.05) */
+  float repeat_penalty;    /* 1 = off (default 1) */
+  int32_t repeat_last_n;   /* penalty window; 0 = off, -1 = all (default 64) */
+  float frequency_penalty; /* default 0 */
+  float presence_penalty;  /* default 0 */
+  uint64_t seed;           /* EDGELM_RANDOM_SEED = random (default) */
+  const char* const* stop; /* stop strings (not included in the output); may be NULL */
+  size_t n_stop;           /* number of entries in stop */
+  bool add_special;        /* add BOS etc. as the model asks (default true) */
+  bool parse_special; /* "<s>", "<|im_start|>" in the prompt become special tokens (default true) */
+  bool reuse_cache;   /* reuse the KV-cache prefix shared with the previous prompt (default true) */
 } edgelm_generate_params;
 
 #define EDGELM_RANDOM_SEED UINT64_MAX
@@ -131,8 +131,8 @@ EDGELM_API int32_t edgelm_model_n_vocab(const edgelm_model* model);
  * full count to *n_out. Returns EDGELM_OK, EDGELM_ERR_OUT_OF_RANGE when n_max is too small (call
  * again with *n_out), EDGELM_ERR_INVALID_ARGUMENT for NULL model/text/n_out. */
 EDGELM_API int edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_len,
-                               bool add_special, bool parse_special, int32_t* tokens,
-                               int32_t n_max, int32_t* n_out);
+                               bool add_special, bool parse_special, int32_t* tokens, int32_t n_max,
+                               int32_t* n_out);
 /* One token's text as raw bytes (may be part of a UTF-8 character), NUL-terminated in buf.
  * *n_out gets the length without the NUL. Returns EDGELM_OK, EDGELM_ERR_OUT_OF_RANGE when
  * buf_size <= length (nothing useful written; call again with *n_out + 1), or
@@ -159,8 +159,8 @@ EDGELM_API void edgelm_session_reset(edgelm_session* session);
  * EDGELM_ERR_OUT_OF_RANGE when the prompt does not fit the context, EDGELM_ERR_INVALID_ARGUMENT
  * for NULL session/prompt or an empty prompt, or the error of the model. */
 EDGELM_API int edgelm_generate(edgelm_session* session, const char* prompt,
-                               const edgelm_generate_params* params,
-                               edgelm_text_callback callback, void* user_data);
+                               const edgelm_generate_params* params, edgelm_text_callback callback,
+                               void* user_data);
 /* Asks the generation running on `session` (on another thread, or from its callback) to stop
  * before the next token. Safe from any thread; a later edgelm_generate clears it. */
 EDGELM_API void edgelm_session_cancel(edgelm_session* session);
@@ -172,8 +172,8 @@ EDGELM_API void edgelm_session_cancel(edgelm_session* session);
  * EDGELM_ERR_OUT_OF_RANGE when buf_size <= length (call again with *n_out + 1),
  * EDGELM_ERR_INVALID_ARGUMENT for NULL session/n_out, EDGELM_ERR_FAILED_PRECONDITION when
  * nothing was generated yet. */
-EDGELM_API int edgelm_session_stats_json(const edgelm_session* session, char* buf,
-                                         size_t buf_size, size_t* n_out);
+EDGELM_API int edgelm_session_stats_json(const edgelm_session* session, char* buf, size_t buf_size,
+                                         size_t* n_out);
 
 #ifdef __cplusplus
 }

@@ -34,9 +34,7 @@ int fail(int code, std::string message) {
   return code;
 }
 
-int fail(const edgelm::Status& s) {
-  return fail(static_cast<int>(s.code()), s.to_string());
-}
+int fail(const edgelm::Status& s) { return fail(static_cast<int>(s.code()), s.to_string()); }
 
 int ok() {
   t_last_error.clear();
@@ -162,7 +160,8 @@ int edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_len
                     bool parse_special, int32_t* tokens, int32_t n_max, int32_t* n_out) {
   return guarded([&] {
     if (model == nullptr || text == nullptr || n_out == nullptr) {
-      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model, text and n_out must not be NULL");
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: model, text and n_out must not be NULL");
     }
     if (n_max < 0 || (n_max > 0 && tokens == nullptr)) {
       return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: tokens is NULL or n_max < 0");
@@ -172,8 +171,9 @@ int edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_len
     if (!ids.ok()) return fail(ids.status());
     *n_out = static_cast<int32_t>(ids->size());
     if (ids->size() > static_cast<size_t>(n_max)) {
-      return fail(EDGELM_ERR_OUT_OF_RANGE,
-                  fmt::format("OUT_OF_RANGE: {} tokens do not fit in n_max = {}", ids->size(), n_max));
+      return fail(
+          EDGELM_ERR_OUT_OF_RANGE,
+          fmt::format("OUT_OF_RANGE: {} tokens do not fit in n_max = {}", ids->size(), n_max));
     }
     std::copy(ids->begin(), ids->end(), tokens);
     return ok();
@@ -184,7 +184,8 @@ int edgelm_token_to_piece(const edgelm_model* model, int32_t token, char* buf, s
                           size_t* n_out) {
   return guarded([&] {
     if (model == nullptr || n_out == nullptr) {
-      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model and n_out must not be NULL");
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: model and n_out must not be NULL");
     }
     const auto& tok = model->engine->tokenizer();
     if (token < 0 || token >= tok.n_vocab()) {
@@ -201,7 +202,8 @@ int edgelm_session_create(edgelm_model* model, const edgelm_session_params* para
   return guarded([&] {
     if (out == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: out is NULL");
     *out = nullptr;
-    if (model == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model is NULL");
+    if (model == nullptr)
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: model is NULL");
     const edgelm_session_params p = params ? *params : edgelm_session_default_params();
     if (p.n_ctx < 0 || p.n_threads < 0) {
       return fail(EDGELM_ERR_INVALID_ARGUMENT,
@@ -245,7 +247,8 @@ int edgelm_generate(edgelm_session* session, const char* prompt,
                     void* user_data) {
   return guarded([&] {
     if (session == nullptr || prompt == nullptr) {
-      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: session and prompt must not be NULL");
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: session and prompt must not be NULL");
     }
     const edgelm_generate_params p = params ? *params : edgelm_generate_default_params();
     if (p.n_stop > 0 && p.stop == nullptr) {
@@ -289,7 +292,8 @@ int edgelm_session_stats_json(const edgelm_session* session, char* buf, size_t b
                               size_t* n_out) {
   return guarded([&] {
     if (session == nullptr || n_out == nullptr) {
-      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: session and n_out must not be NULL");
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: session and n_out must not be NULL");
     }
     if (!session->has_stats) {
       *n_out = 0;

@@ -5,8 +5,10 @@ namespace edgelm {
 
 std::vector<std::string> chat_stop_strings(ChatFormat format) {
   switch (format) {
-    case ChatFormat::kPlain: return {"\nUser:"};
-    default: return {};
+    case ChatFormat::kPlain:
+      return {"\nUser:"};
+    default:
+      return {};
   }
 }
 

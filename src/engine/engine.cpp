@@ -44,9 +44,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::load(const std::string& path,
   if (!options.chat_format.empty()) {
     auto f = chat_format_from_name(options.chat_format);
     if (!f) {
-      return Status::invalid_argument(fmt::format(
-          "unknown chat format '{}' (known: chatml, llama3, llama2, phi3, plain)",
-          options.chat_format));
+      return Status::invalid_argument(
+          fmt::format("unknown chat format '{}' (known: chatml, llama3, llama2, phi3, plain)",
+                      options.chat_format));
     }
     e->chat_format_ = *f;
   } else {

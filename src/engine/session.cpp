@@ -55,8 +55,9 @@ StatusOr<GenerateResult> Session::generate_tokens(std::span<const int32_t> promp
   }
   for (size_t i = 0; i < prompt.size(); ++i) {
     if (prompt[i] < 0 || prompt[i] >= n_vocab) {
-      return Status::invalid_argument(fmt::format(
-          "prompt token {} at position {} is outside the vocabulary [0, {})", prompt[i], i, n_vocab));
+      return Status::invalid_argument(
+          fmt::format("prompt token {} at position {} is outside the vocabulary [0, {})", prompt[i],
+                      i, n_vocab));
     }
   }
 

@@ -49,8 +49,8 @@ struct GenerateParams {
 using TokenCallback = std::function<bool(std::string_view text, int32_t token)>;
 
 struct GenerateResult {
-  std::string text;              // everything released to the callback, concatenated
-  std::vector<int32_t> tokens;   // generated ids (an end-of-generation token is not included)
+  std::string text;             // everything released to the callback, concatenated
+  std::vector<int32_t> tokens;  // generated ids (an end-of-generation token is not included)
   StopReason stop_reason = StopReason::kMaxTokens;
   GenerationStats stats;
 };

@@ -8,12 +8,18 @@ namespace edgelm {
 
 const char* stop_reason_name(StopReason r) {
   switch (r) {
-    case StopReason::kEog: return "eog";
-    case StopReason::kStopString: return "stop_string";
-    case StopReason::kMaxTokens: return "max_tokens";
-    case StopReason::kContextFull: return "context_full";
-    case StopReason::kCancelled: return "cancelled";
-    case StopReason::kCallback: return "callback";
+    case StopReason::kEog:
+      return "eog";
+    case StopReason::kStopString:
+      return "stop_string";
+    case StopReason::kMaxTokens:
+      return "max_tokens";
+    case StopReason::kContextFull:
+      return "context_full";
+    case StopReason::kCancelled:
+      return "cancelled";
+    case StopReason::kCallback:
+      return "callback";
   }
   return "unknown";
 }

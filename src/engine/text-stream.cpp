@@ -76,9 +76,11 @@ std::string TextStream::push(std::string_view bytes) {
   }
   // Never cut inside a character: move the cut back over continuation bytes.
   size_t cut = pending_.size() - hold;
-  if (cut > 0 && cut < pending_.size() && is_continuation(static_cast<unsigned char>(pending_[cut]))) {
+  if (cut > 0 && cut < pending_.size() &&
+      is_continuation(static_cast<unsigned char>(pending_[cut]))) {
     size_t lead = cut;
-    while (lead > 0 && cut - lead < 3 && is_continuation(static_cast<unsigned char>(pending_[lead]))) {
+    while (lead > 0 && cut - lead < 3 &&
+           is_continuation(static_cast<unsigned char>(pending_[lead]))) {
       --lead;
     }
     const unsigned char c = static_cast<unsigned char>(pending_[lead]);

@@ -17,9 +17,7 @@ bool better(const TokenData& a, const TokenData& b) {
 
 // Uniform double in [0, 1) from 53 random bits: the same on every platform (unlike
 // std::uniform_real_distribution, whose algorithm is left to the library).
-double uniform01(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 }  // namespace
 

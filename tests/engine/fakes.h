@@ -6,13 +6,13 @@
 //   Session s(std::move(exec), codec);
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "engine/executor.h"
 
@@ -67,15 +67,16 @@ class FakeExecutor : public Executor {
   StatusOr<std::span<const float>> eval(std::span<const int32_t> tokens) override {
     if (tokens.empty()) return Status::invalid_argument("fake eval: no tokens");
     if (static_cast<int>(seq_.size() + tokens.size()) > n_ctx_) {
-      return Status::out_of_range(fmt::format("fake eval: {} + {} > n_ctx {}", seq_.size(),
-                                              tokens.size(), n_ctx_));
+      return Status::out_of_range(
+          fmt::format("fake eval: {} + {} > n_ctx {}", seq_.size(), tokens.size(), n_ctx_));
     }
     seq_.insert(seq_.end(), tokens.begin(), tokens.end());
     eval_sizes.push_back(static_cast<int>(tokens.size()));
     evaluated += static_cast<int>(tokens.size());
     const int32_t want = next_(seq_);
     for (int i = 0; i < n_vocab_; ++i) {
-      logits_[i] = 0.001f * static_cast<float>((i * 7919 + static_cast<int>(seq_.size())) % 1000) - 0.5f;
+      logits_[i] =
+          0.001f * static_cast<float>((i * 7919 + static_cast<int>(seq_.size())) % 1000) - 0.5f;
     }
     if (want >= 0 && want < n_vocab_) logits_[want] = 20.0f;
     return std::span<const float>(logits_);

@@ -157,10 +157,13 @@ TEST(Session, CancelFlagStopsBeforeNextToken) {
   Fixture f("abcdefgh", 3);
   std::atomic<bool> cancel{false};
   int n = 0;
-  auto r = f.session->generate("hi", greedy(100), [&](std::string_view, int32_t) {
-    if (++n == 3) cancel = true;
-    return true;
-  }, &cancel);
+  auto r = f.session->generate(
+      "hi", greedy(100),
+      [&](std::string_view, int32_t) {
+        if (++n == 3) cancel = true;
+        return true;
+      },
+      &cancel);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->text, "abc");
   EXPECT_EQ(r->stop_reason, StopReason::kCancelled);
@@ -184,8 +187,8 @@ TEST(Session, SessionCancelFromCallback) {
 
 TEST(Session, CallbackReturningFalseStops) {
   Fixture f("abcdefgh", 3);
-  auto r = f.session->generate("hi", greedy(100),
-                               [&](std::string_view t, int32_t) { return t != "d"; });
+  auto r =
+      f.session->generate("hi", greedy(100), [&](std::string_view t, int32_t) { return t != "d"; });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->text, "abcd");
   EXPECT_EQ(r->stop_reason, StopReason::kCallback);
@@ -277,10 +280,10 @@ TEST(Session, StatsJsonHasStableKeys) {
   const std::string line = r->stats.to_json();
   EXPECT_EQ(line.find('\n'), std::string::npos);
   auto j = nlohmann::json::parse(line);
-  for (const char* k : {"load_ms", "ttft_ms", "prompt_tokens", "cached_tokens", "prefill_tokens",
-                        "prefill_ms", "prefill_tps", "decode_tokens", "decode_ms", "decode_tps",
-                        "generated_tokens", "total_ms", "peak_rss_bytes", "stop_reason", "seed",
-                        "n_ctx", "n_threads"}) {
+  for (const char* k :
+       {"load_ms", "ttft_ms", "prompt_tokens", "cached_tokens", "prefill_tokens", "prefill_ms",
+        "prefill_tps", "decode_tokens", "decode_ms", "decode_tps", "generated_tokens", "total_ms",
+        "peak_rss_bytes", "stop_reason", "seed", "n_ctx", "n_threads"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_EQ(j["stop_reason"], "max_tokens");

@@ -30,7 +30,12 @@ TEST(TextStream, IncompleteTail) {
 TEST(TextStream, NoStopsPassesCompleteCharacters) {
   TextStream ts;
   std::vector<std::string> chunks;
-  EXPECT_EQ(feed_bytes(ts, "a\xE2\x82\xAC" "b", &chunks), "a\xE2\x82\xAC" "b");  // "a€b"
+  EXPECT_EQ(feed_bytes(ts,
+                       "a\xE2\x82\xAC"
+                       "b",
+                       &chunks),
+            "a\xE2\x82\xAC"
+            "b");  // "a€b"
   EXPECT_EQ(chunks, (std::vector<std::string>{"a", "", "", "\xE2\x82\xAC", "b"}));
   EXPECT_EQ(ts.finish(), "");
 }
@@ -56,8 +61,8 @@ TEST(TextStream, StopAcrossPiecesAndFalseStart) {
   std::string out = feed_bytes(ts, "x</e!y</end>z", &chunks);
   EXPECT_EQ(out, "x</e!y");
   EXPECT_TRUE(ts.stopped());
-  EXPECT_EQ(chunks[1], "");        // "<" held
-  EXPECT_EQ(chunks[4], "</e!");    // released when "!" breaks the match
+  EXPECT_EQ(chunks[1], "");      // "<" held
+  EXPECT_EQ(chunks[4], "</e!");  // released when "!" breaks the match
 }
 
 TEST(TextStream, EarliestOfSeveralStops) {

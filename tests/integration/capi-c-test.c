@@ -24,13 +24,12 @@ static bool on_text(const char* text, size_t len, int32_t token, void* user) {
   return true;
 }
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "FAILED: %s (line %d): %s\n", #cond, __LINE__, \
-              edgelm_last_error());                                   \
-      return 1;                                                       \
-    }                                                                 \
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "FAILED: %s (line %d): %s\n", #cond, __LINE__, edgelm_last_error()); \
+      return 1;                                                                            \
+    }                                                                                      \
   } while (0)
 
 int main(int argc, char** argv) {

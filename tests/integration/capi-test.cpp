@@ -1,9 +1,6 @@
 // The C API (shared library `edgelm`) called as a C program would: defaults, error codes and
 // messages for bad input, tokenize, greedy generation against llama.cpp's golden tokens,
 // callback stop, cancel from the callback, stats JSON; and the RAII wrappers in edgelm.hpp.
-#include "edgelm/edgelm.h"
-#include "edgelm/edgelm.hpp"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -13,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "edgelm/edgelm.h"
+#include "edgelm/edgelm.hpp"
 #include "test_util.h"
 
 namespace {
@@ -98,7 +97,8 @@ TEST(CApi, TokenizeGenerateCancelStats) {
   const std::vector<int32_t> gold = g["ids"].get<std::vector<int32_t>>();
 
   edgelm_model* model = nullptr;
-  ASSERT_EQ(edgelm_model_load(model_path.c_str(), nullptr, &model), EDGELM_OK) << edgelm_last_error();
+  ASSERT_EQ(edgelm_model_load(model_path.c_str(), nullptr, &model), EDGELM_OK)
+      << edgelm_last_error();
   EXPECT_EQ(edgelm_model_n_vocab(model), 32000);
 
   // Tokenize: too small a buffer first, then the right size.
@@ -161,7 +161,8 @@ TEST(CApi, TokenizeGenerateCancelStats) {
   // Prompt longer than the context: OUT_OF_RANGE with a message.
   std::string long_prompt;
   for (int i = 0; i < 100; ++i) long_prompt += " word";
-  EXPECT_EQ(edgelm_generate(s, long_prompt.c_str(), &gp, nullptr, nullptr), EDGELM_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(edgelm_generate(s, long_prompt.c_str(), &gp, nullptr, nullptr),
+            EDGELM_ERR_OUT_OF_RANGE);
   EXPECT_NE(std::string(edgelm_last_error()).find("context"), std::string::npos);
 
   // Stop strings through the C struct.
@@ -204,16 +205,19 @@ TEST(CApi, CppWrappers) {
   gp.max_tokens = 3;
   gp.temperature = 0.0f;
   int calls = 0;
-  EXPECT_EQ(session.generate("Once upon a time", gp, [&](std::string_view, int32_t) {
-    ++calls;
-    return true;
-  }), EDGELM_OK);
+  EXPECT_EQ(session.generate("Once upon a time", gp,
+                             [&](std::string_view, int32_t) {
+                               ++calls;
+                               return true;
+                             }),
+            EDGELM_OK);
   EXPECT_GE(calls, 3);
   EXPECT_NE(session.stats_json().find("\"generated_tokens\":3"), std::string::npos);
   // A throwing callback stops generation without crossing the C boundary.
-  EXPECT_EQ(session.generate("Once upon a time", gp, [&](std::string_view, int32_t) -> bool {
-    throw std::runtime_error("boom");
-  }), EDGELM_OK);
+  EXPECT_EQ(session.generate(
+                "Once upon a time", gp,
+                [&](std::string_view, int32_t) -> bool { throw std::runtime_error("boom"); }),
+            EDGELM_OK);
   edgelm::cpp::Session moved = std::move(session);
   EXPECT_TRUE(moved);
   EXPECT_FALSE(session);  // NOLINT(bugprone-use-after-move)

@@ -3,6 +3,7 @@
 // stats JSON line; stop strings; `info` text and JSON; clear errors and non-zero exit codes for
 // missing, corrupt and non-GGUF files; `chat` over piped stdin.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 #include "engine/engine.h"
 #include "test_util.h"
@@ -55,7 +55,8 @@ CmdResult run_cli(const std::string& args, const std::string& stdin_text = "") {
     std::ofstream f(in, std::ios::binary);
     f << stdin_text;
   }
-  const std::string cmd = std::string(EDGELM_CLI) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  const std::string cmd =
+      std::string(EDGELM_CLI) + " " + args + " <" + in + " >" + out + " 2>" + err;
   const int status = std::system(cmd.c_str());
   CmdResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -101,8 +102,7 @@ TEST(Cli, RunGreedyMatchesLlamaCppContinuation) {
   ASSERT_TRUE(file.ok()) << file.status().to_string();
   auto tok = Tokenizer::from_gguf(**file);
   ASSERT_TRUE(tok.ok()) << tok.status().to_string();
-  const std::string expect_prefix =
-      (*tok)->decode(std::span<const int32_t>(ids.data(), n_cmp));
+  const std::string expect_prefix = (*tok)->decode(std::span<const int32_t>(ids.data(), n_cmp));
   const std::string golden_text = g["text"];
   ASSERT_EQ(golden_text.substr(0, expect_prefix.size()), expect_prefix);
   ASSERT_GT(expect_prefix.size(), 20u);
@@ -239,9 +239,9 @@ TEST(Cli, UsageErrorsExitWithTwo) {
 
 TEST(Cli, ChatReadsStdinUntilExit) {
   EDGELM_REQUIRE_SHARED(model, kModel);
-  CmdResult r = run_cli("chat -m " + shell_quote(model) +
-                            " -n 4 --temp 0 -t 2 -c 256 --stats --system 'Be brief.'",
-                        "Hello there\nHow are you?\n/exit\nnever read\n");
+  CmdResult r = run_cli(
+      "chat -m " + shell_quote(model) + " -n 4 --temp 0 -t 2 -c 256 --stats --system 'Be brief.'",
+      "Hello there\nHow are you?\n/exit\nnever read\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Two replies, two stats lines; the second turn reuses the first from the KV cache.
   std::vector<nlohmann::json> stats;

@@ -143,7 +143,8 @@ TEST(Sampler, ChainOrderAndSeedReproducibility) {
   SamplerChain d = make_sampler_chain(np);
   std::vector<int32_t> order(logits.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-  std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return logits[x] > logits[y]; });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t x, int32_t y) { return logits[x] > logits[y]; });
   std::set<int32_t> top5(order.begin(), order.begin() + 5);
   for (int i = 0; i < 64; ++i) EXPECT_TRUE(top5.count(d.sample(logits)));
 

@@ -6,7 +6,10 @@
 // is evaluated). Commands: /exit or /quit (or end of input) ends; /reset forgets the turns.
 // When stdin is a terminal a "> " prompt is shown. --stats prints each turn's stats JSON line
 // on stderr. Ctrl-C stops the reply being generated; a second Ctrl-C quits.
+#include "engine/chat.h"
+
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -14,10 +17,8 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "engine/chat.h"
 #include "engine/engine.h"
 #include "subcommands.h"
 
@@ -72,8 +73,8 @@ int run_chat(const ChatOptions& o) {
   Chat chat(**session, (*engine)->chat_format(), o.system);
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
   if (interactive) {
-    fmt::print(stderr, "edgelm chat: {} ({} format). /exit quits, /reset starts over.\n",
-               o.model, chat_format_name(chat.format()));
+    fmt::print(stderr, "edgelm chat: {} ({} format). /exit quits, /reset starts over.\n", o.model,
+               chat_format_name(chat.format()));
   }
   auto old_handler = std::signal(SIGINT, on_chat_sigint);
   std::string line;
@@ -108,7 +109,8 @@ int run_chat(const ChatOptions& o) {
     if (!r.ok()) {
       report_error(r.status());
       if (r.status().code() == StatusCode::kOutOfRange) {
-        fmt::print(stderr, "edgelm: the conversation no longer fits the context; /reset starts over\n");
+        fmt::print(stderr,
+                   "edgelm: the conversation no longer fits the context; /reset starts over\n");
       }
       rc = 1;
       if (!interactive) break;
@@ -128,7 +130,8 @@ int run_chat(const ChatOptions& o) {
 
 void register_chat(CLI::App& app) {
   auto o = std::make_shared<ChatOptions>();
-  CLI::App* sub = app.add_subcommand("chat", "Interactive multi-turn chat using the model's chat template");
+  CLI::App* sub =
+      app.add_subcommand("chat", "Interactive multi-turn chat using the model's chat template");
   sub->footer(
       "Reads one message per line from stdin; each reply streams to stdout and ends with a\n"
       "newline. /exit, /quit or end of input ends the chat; /reset forgets the conversation.\n"
@@ -140,7 +143,8 @@ void register_chat(CLI::App& app) {
   sub->add_option("-n,--n-predict", o->n_predict,
                   "Tokens per reply at most; -1 = until end of turn or a full context")
       ->capture_default_str();
-  sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = physical cores")->capture_default_str();
+  sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = physical cores")
+      ->capture_default_str();
   sub->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens; 0 = model's, at most 4096")
       ->capture_default_str();
   sub->add_option("--stop", o->stop, "Extra stop text; may be given several times");

@@ -24,7 +24,8 @@ void add_sampling_options(CLI::App* sub, SamplingParams& sp, int64_t& seed) {
       ->capture_default_str();
   sub->add_option("--top-k", sp.top_k, "Keep the k most likely tokens; 0 = off")
       ->capture_default_str();
-  sub->add_option("--top-p", sp.top_p, "Nucleus sampling: smallest set with probability >= p; 1 = off")
+  sub->add_option("--top-p", sp.top_p,
+                  "Nucleus sampling: smallest set with probability >= p; 1 = off")
       ->capture_default_str();
   sub->add_option("--min-p", sp.min_p, "Drop tokens with p < min_p * p(best); 0 = off")
       ->capture_default_str();

@@ -32,20 +32,27 @@ nlohmann::ordered_json value_json(const GgufValue& v) {
   auto scalar_elem = [&](uint64_t i) -> nlohmann::ordered_json {
     switch (v.array_type) {
       case GgufType::kF32:
-      case GgufType::kF64: return v.array_f64(i);
-      case GgufType::kBool: return v.array_i64(i) != 0;
-      default: return v.array_i64(i);
+      case GgufType::kF64:
+        return v.array_f64(i);
+      case GgufType::kBool:
+        return v.array_i64(i) != 0;
+      default:
+        return v.array_i64(i);
     }
   };
   switch (v.type) {
-    case GgufType::kString: return std::string(v.str);
-    case GgufType::kBool: return v.u64 != 0;
+    case GgufType::kString:
+      return std::string(v.str);
+    case GgufType::kBool:
+      return v.u64 != 0;
     case GgufType::kF32:
-    case GgufType::kF64: return v.f64;
+    case GgufType::kF64:
+      return v.f64;
     case GgufType::kI8:
     case GgufType::kI16:
     case GgufType::kI32:
-    case GgufType::kI64: return v.i64;
+    case GgufType::kI64:
+      return v.i64;
     case GgufType::kArray: {
       if (v.array_count > 64) {
         return {{"array_type", gguf_type_name(v.array_type)}, {"count", v.array_count}};
@@ -60,7 +67,8 @@ nlohmann::ordered_json value_json(const GgufValue& v) {
       }
       return arr;
     }
-    default: return v.u64;
+    default:
+      return v.u64;
   }
 }
 
@@ -159,7 +167,9 @@ int run_info(const InfoOptions& o) {
   for (const auto& [name, s] : sums) {
     fmt::print("  {:<6} {:>5} tensors  {:>12} params  {:>12}  ({:.1f}% of weights)\n", name,
                s.tensors, s.elements, human_bytes(s.bytes),
-               tensor_bytes ? 100.0 * static_cast<double>(s.bytes) / static_cast<double>(tensor_bytes) : 0.0);
+               tensor_bytes
+                   ? 100.0 * static_cast<double>(s.bytes) / static_cast<double>(tensor_bytes)
+                   : 0.0);
   }
   fmt::print("  total  {:>5} tensors  {:>12} params  {:>12}\n", f.tensors().size(), n_params,
              human_bytes(tensor_bytes));
@@ -170,8 +180,9 @@ int run_info(const InfoOptions& o) {
 
 void register_info(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "info", "Show a GGUF file's metadata, tensors (type, shape, bytes), type summary and parameter count");
+  CLI::App* sub = app.add_subcommand("info",
+                                     "Show a GGUF file's metadata, tensors (type, shape, bytes), "
+                                     "type summary and parameter count");
   sub->add_option("model", o->path, "GGUF file")->required();
   sub->add_flag("--json", o->json, "Print one JSON document instead of text");
   sub->add_flag("!--no-tensors", o->tensors, "Leave out the per-tensor list");

@@ -9,6 +9,7 @@
 // Exit status: 0 ok; 1 error (message "edgelm: error: ..." on stderr); 2 usage error;
 // 130 interrupted by Ctrl-C (the text so far and the stats are still printed).
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -17,7 +18,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "engine/engine.h"
@@ -111,7 +111,8 @@ void register_run(CLI::App& app) {
       "Output: stdout gets the prompt (unless --no-display-prompt), then the continuation as it\n"
       "is generated, then a newline. The last line of stderr is a one-line JSON object of stats\n"
       "(load_ms, ttft_ms, prefill_tokens, prefill_tps, decode_tokens, decode_tps, peak_rss_bytes,\n"
-      "stop_reason, seed, ...) unless --no-stats. Exit status: 0 ok, 1 error, 2 usage, 130 Ctrl-C.\n"
+      "stop_reason, seed, ...) unless --no-stats. Exit status: 0 ok, 1 error, 2 usage, 130 "
+      "Ctrl-C.\n"
       "Example: edgelm run -m model.gguf -p \"Once upon a time\" -n 32 --temp 0");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required();
   auto* p = sub->add_option("-p,--prompt", o->prompt, "Prompt text");
@@ -120,12 +121,14 @@ void register_run(CLI::App& app) {
   sub->add_option("-n,--n-predict", o->n_predict,
                   "Tokens to generate at most; -1 = until end of text or a full context, 0 = none")
       ->capture_default_str();
-  sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = physical cores")->capture_default_str();
+  sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = physical cores")
+      ->capture_default_str();
   sub->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens; 0 = model's, at most 4096")
       ->capture_default_str();
   sub->add_option("--stop", o->stop,
                   "Stop when this text appears (not printed); may be given several times");
-  sub->add_flag("--stats,!--no-stats", o->stats, "Print the stats JSON line on stderr (default on)");
+  sub->add_flag("--stats,!--no-stats", o->stats,
+                "Print the stats JSON line on stderr (default on)");
   sub->add_flag("!--no-display-prompt", o->display_prompt, "Print only the continuation");
   sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-text tokens");
   add_sampling_options(sub, o->sampling, o->seed);

@@ -6,9 +6,9 @@
 //
 // Exit status: 0 success; 1 a runtime error (the message is on stderr, "edgelm: error: ...");
 // 2 a usage error (unknown flag, missing required option).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <exception>
 
 #include "base/cpu.h"

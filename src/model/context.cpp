@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "quant/fp16.h"
 #include "quant/quant.h"
 
 namespace edgelm {
@@ -98,9 +99,8 @@ Context::Context(const Model& model, const ContextOptions& options, int n_ctx, i
   logits_.resize(static_cast<size_t>(hp.n_vocab));
   thread_scratch_.resize(static_cast<size_t>(pool_->num_threads()));
   for (ThreadScratch& s : thread_scratch_) {
-    s.scores.resize(static_cast<size_t>(n_ctx));
     s.q16.resize(row_size(GgmlType::kF16, hp.head_dim));
-    s.p16.resize(row_size(GgmlType::kF16, n_ctx));
+    s.acc16.resize(static_cast<size_t>(hp.head_dim));
   }
 }
 
@@ -169,25 +169,42 @@ void Context::attention(int layer, int m, int pos0) {
   const int64_t Q = hp.n_embd_q();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Ops& ops = *ops_;
+  // llama.cpp's CPU flash attention (its default), one query row at a time: the query rounded
+  // to F16 (the F16 keys' vec_dot type), scores scaled in F32, online softmax whose running
+  // value sum is kept in F16 (rescaled on a new maximum, v * exp(s - max) added with one
+  // rounding per step), divided by the F32 sum of weights at the end.
   pool_->parallel_for(static_cast<size_t>(m * n_head), [&](size_t begin, size_t end, int thread) {
     ThreadScratch& ts = thread_scratch_[static_cast<size_t>(thread)];
+    uint16_t* acc = ts.acc16.data();
     for (size_t job = begin; job < end; ++job) {
       const int64_t i = static_cast<int64_t>(job) / n_head, h = static_cast<int64_t>(job) % n_head;
       const int64_t kvh = h / gqa;
       const int64_t n_kv = pos0 + i + 1;  // causal: positions [0, pos]
-      // Scores: F16 keys dotted with the query rounded to F16 (ggml's F16 vec_dot type).
       ops.quantize_row(GgmlType::kF16, q_.data() + i * Q + h * hd, ts.q16.data(), hd);
-      float* s = ts.scores.data();
+      std::fill(acc, acc + hd, uint16_t{0});
+      float M = -INFINITY, S = 0.0f;
       for (int64_t j = 0; j < n_kv; ++j) {
-        s[j] = ops.vec_dot(GgmlType::kF16, hd, kv_.k_row(layer, j) + kvh * hd, ts.q16.data()) * scale;
+        const float s = ops.vec_dot(GgmlType::kF16, hd, kv_.k_row(layer, j) + kvh * hd, ts.q16.data()) * scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+          const float m_old = M;
+          M = s;
+          ms = std::exp(m_old - M);
+          for (int64_t d = 0; d < hd; ++d) acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * ms);
+        } else {
+          vs = std::exp(s - M);
+        }
+        const uint16_t* v = kv_.v_row(layer, j) + kvh * hd;
+        for (int64_t d = 0; d < hd; ++d) {
+          // Fused multiply-add, rounded once to F16 (double holds the product exactly).
+          const double r = static_cast<double>(fp16_to_fp32(v[d])) * vs + fp16_to_fp32(acc[d]);
+          acc[d] = fp32_to_fp16(static_cast<float>(r));
+        }
+        S = S * ms + vs;
       }
-      ops.softmax(s, n_kv);
-      // Output: probabilities rounded to F16 dotted with each value column.
-      ops.quantize_row(GgmlType::kF16, s, ts.p16.data(), n_kv);
+      const float inv = S == 0.0f ? 0.0f : 1.0f / S;
       float* out = attn_.data() + i * Q + h * hd;
-      for (int64_t d = 0; d < hd; ++d) {
-        out[d] = ops.vec_dot(GgmlType::kF16, n_kv, kv_.v_col(layer, kvh * hd + d), ts.p16.data());
-      }
+      for (int64_t d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv;
     }
   });
 }

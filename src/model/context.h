@@ -84,9 +84,8 @@ class Context {
   std::vector<float> logits_;                // n_vocab, grows for all_logits
   std::vector<uint8_t> mm_scratch_;          // quantized activations for matmul
   struct ThreadScratch {
-    std::vector<float> scores;    // n_ctx
-    std::vector<uint8_t> q16;     // head_dim halves
-    std::vector<uint8_t> p16;     // n_ctx halves
+    std::vector<uint8_t> q16;     // the query in F16 (head_dim halves)
+    std::vector<uint16_t> acc16;  // F16 running sum of weighted values (head_dim)
   };
   std::vector<ThreadScratch> thread_scratch_;
 };

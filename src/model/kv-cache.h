@@ -6,7 +6,7 @@
 //   KvCache kv(n_layer, n_ctx, n_embd_kv);
 //   kv.store(layer, pos, k_row, v_row);         // F32 in, rounded to F16
 //   const uint16_t* k = kv.k_row(layer, pos);   // n_embd_kv halves
-//   const uint16_t* vt = kv.v_col(layer, d);    // n_ctx halves: element d at every position
+//   const uint16_t* v = kv.v_row(layer, pos);   // n_embd_kv halves
 #pragma once
 
 #include <cstddef>
@@ -31,8 +31,8 @@ class KvCache {
   const uint16_t* k_row(int64_t layer, int64_t pos) const {
     return k_.data() + (static_cast<size_t>(layer) * n_ctx_ + pos) * n_embd_kv_;
   }
-  const uint16_t* v_col(int64_t layer, int64_t d) const {
-    return v_.data() + (static_cast<size_t>(layer) * n_embd_kv_ + d) * n_ctx_;
+  const uint16_t* v_row(int64_t layer, int64_t pos) const {
+    return v_.data() + (static_cast<size_t>(layer) * n_ctx_ + pos) * n_embd_kv_;
   }
 
  private:

@@ -33,7 +33,7 @@ class Cursor {
     return Status::ok_status();
   }
   Status read_string(std::string_view* out, std::string_view what) {
-    uint64_t len;
+    uint64_t len = 0;
     RETURN_IF_ERROR(read(&len, what));
     if (len > kMaxStringLen || len > remaining())
       return Status::data_loss(fmt::format("{}: {} at byte {} has length {} but only {} bytes remain",
@@ -57,7 +57,7 @@ Status read_scalar(Cursor& c, GgufType t, GgufValue* v, std::string_view what) {
   switch (t) {
 #define EDGELM_SCALAR(TAG, CT, FIELD)                   \
   case GgufType::TAG: {                                 \
-    CT x;                                               \
+    CT x{};                                             \
     RETURN_IF_ERROR(c.read(&x, what));                  \
     v->FIELD;                                           \
     break;                                              \
@@ -157,8 +157,7 @@ int64_t GgufValue::array_i64(uint64_t i) const {
 std::string GgufValue::to_string(size_t max_elems) const {
   switch (type) {
     case GgufType::kString: {
-      std::string s(str.substr(0, 120));
-      return "\"" + s + (str.size() > 120 ? "...\"" : "\"");
+      return fmt::format("\"{}{}\"", str.substr(0, 120), str.size() > 120 ? "..." : "");
     }
     case GgufType::kBool: return u64 ? "true" : "false";
     case GgufType::kF32: case GgufType::kF64: return fmt::format("{:g}", f64);
@@ -168,7 +167,7 @@ std::string GgufValue::to_string(size_t max_elems) const {
         s = "[";
         for (uint64_t i = 0; i < array_count; ++i) {
           if (i) s += ", ";
-          if (array_type == GgufType::kString) s += "\"" + std::string(strings[i]) + "\"";
+          if (array_type == GgufType::kString) s += fmt::format("\"{}\"", strings[i]);
           else if (array_type == GgufType::kF32 || array_type == GgufType::kF64) s += fmt::format("{:g}", array_f64(i));
           else s += std::to_string(array_i64(i));
         }
@@ -185,8 +184,9 @@ std::string GgufValue::to_string(size_t max_elems) const {
 
 std::string GgufTensorInfo::shape_string() const {
   std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  return s + "]";
+  for (size_t i = 0; i < dims.size(); ++i) s += fmt::format("{}{}", i ? ", " : "", dims[i]);
+  s += ']';
+  return s;
 }
 
 StatusOr<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
@@ -209,7 +209,7 @@ StatusOr<std::unique_ptr<GgufFile>> GgufFile::parse(std::span<const uint8_t> byt
 
 Status GgufFile::parse_all() {
   Cursor c(bytes_, name_);
-  uint32_t magic;
+  uint32_t magic = 0;
   if (bytes_.size() < 4) return Status::data_loss(fmt::format("{}: not a GGUF file: only {} bytes", name_, bytes_.size()));
   RETURN_IF_ERROR(c.read(&magic, "magic"));
   if (magic != kMagic)
@@ -220,7 +220,7 @@ Status GgufFile::parse_all() {
     return Status::unimplemented(fmt::format("{}: GGUF version 1 is not supported (convert to v3)", name_));
   if (version_ != 2 && version_ != 3)
     return Status::data_loss(fmt::format("{}: unknown GGUF version {}, expected 2 or 3", name_, version_));
-  uint64_t n_tensors, n_kv;
+  uint64_t n_tensors = 0, n_kv = 0;
   RETURN_IF_ERROR(c.read(&n_tensors, "tensor count"));
   RETURN_IF_ERROR(c.read(&n_kv, "metadata count"));
   // Each kv needs >= 8+4+1 bytes and each tensor info >= 8+4+8+4+8; bound the counts by the size.
@@ -235,7 +235,7 @@ Status GgufFile::parse_all() {
     std::string_view key;
     RETURN_IF_ERROR(c.read_string(&key, fmt::format("key of metadata entry {}", k)));
     std::string key_s(key);
-    uint32_t t;
+    uint32_t t = 0;
     RETURN_IF_ERROR(c.read(&t, fmt::format("type of '{}'", key_s)));
     if (!valid_type(t))
       return Status::data_loss(fmt::format("{}: metadata '{}' (byte {}) has unknown value type {}", name_, key_s, at, t));
@@ -245,7 +245,7 @@ Status GgufFile::parse_all() {
     if (v.type == GgufType::kString) {
       RETURN_IF_ERROR(c.read_string(&v.str, what));
     } else if (v.type == GgufType::kArray) {
-      uint32_t et;
+      uint32_t et = 0;
       RETURN_IF_ERROR(c.read(&et, what));
       if (!valid_type(et))
         return Status::data_loss(fmt::format("{}: array '{}' has unknown element type {}", name_, key_s, et));
@@ -290,14 +290,14 @@ Status GgufFile::parse_all() {
     std::string_view name;
     RETURN_IF_ERROR(c.read_string(&name, fmt::format("name of tensor {}", i)));
     ti.name = std::string(name);
-    uint32_t n_dims;
+    uint32_t n_dims = 0;
     RETURN_IF_ERROR(c.read(&n_dims, fmt::format("dimension count of tensor '{}'", ti.name)));
     if (n_dims == 0 || n_dims > kMaxDims)
       return Status::data_loss(fmt::format("{}: tensor '{}' has {} dimensions, expected 1..{}", name_, ti.name, n_dims, kMaxDims));
     ti.dims.resize(n_dims);
     int64_t n_el = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
-      uint64_t ne;
+      uint64_t ne = 0;
       RETURN_IF_ERROR(c.read(&ne, fmt::format("dimension {} of tensor '{}'", d, ti.name)));
       if (ne == 0 || ne > (uint64_t{1} << 40))
         return Status::data_loss(fmt::format("{}: tensor '{}' dimension {} is {}, out of range", name_, ti.name, d, ne));
@@ -307,7 +307,7 @@ Status GgufFile::parse_all() {
       n_el *= static_cast<int64_t>(ne);
     }
     ti.n_elements = n_el;
-    uint32_t type;
+    uint32_t type = 0;
     RETURN_IF_ERROR(c.read(&type, fmt::format("type of tensor '{}'", ti.name)));
     const TypeTraits* tr = type_traits(type);
     if (!tr)

@@ -68,7 +68,7 @@ int run_chat(const ChatOptions& o) {
   gp.max_tokens = o.n_predict;
   gp.sampling = o.sampling;
   apply_seed(gp.sampling, o.seed);
-  gp.stop = o.stop;
+  for (const auto& stop : o.stop) gp.stop.push_back(unescape(stop));
 
   Chat chat(**session, (*engine)->chat_format(), o.system);
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
@@ -147,7 +147,7 @@ void register_chat(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens; 0 = model's, at most 4096")
       ->capture_default_str();
-  sub->add_option("--stop", o->stop, "Extra stop text; may be given several times");
+  sub->add_option("--stop", o->stop, "Extra stop text (\\n, \\t escapes); may be repeated");
   sub->add_flag("--stats,!--no-stats", o->stats, "Print each turn's stats JSON line on stderr");
   add_sampling_options(sub, o->sampling, o->seed);
   sub->callback([o] { exit_with(run_chat(*o)); });

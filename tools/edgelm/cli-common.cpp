@@ -48,4 +48,40 @@ void apply_seed(SamplingParams& sp, int64_t seed) {
   sp.seed = seed < 0 ? kRandomSeed : static_cast<uint64_t>(seed);
 }
 
+std::string unescape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    switch (s[i + 1]) {
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      default:
+        out += s[i];
+        continue;  // keep the backslash; the next char follows as is
+    }
+    ++i;
+  }
+  return out;
+}
+
 }  // namespace edgelm::cli

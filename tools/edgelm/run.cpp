@@ -71,7 +71,7 @@ int run_run(RunOptions o) {
   gp.max_tokens = o.n_predict;
   gp.sampling = o.sampling;
   apply_seed(gp.sampling, o.seed);
-  gp.stop = o.stop;
+  for (const auto& stop : o.stop) gp.stop.push_back(unescape(stop));
   gp.ignore_eog = o.ignore_eos;
 
   g_interrupted.store(false);
@@ -126,7 +126,7 @@ void register_run(CLI::App& app) {
   sub->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens; 0 = model's, at most 4096")
       ->capture_default_str();
   sub->add_option("--stop", o->stop,
-                  "Stop when this text appears (not printed); may be given several times");
+                  "Stop when this text appears (not printed; \\n, \\t escapes); may be repeated");
   sub->add_flag("--stats,!--no-stats", o->stats,
                 "Print the stats JSON line on stderr (default on)");
   sub->add_flag("!--no-display-prompt", o->display_prompt, "Print only the continuation");

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 #include "base/status.h"
@@ -36,5 +35,9 @@ int report_error(const std::string& message);
 void add_sampling_options(CLI::App* sub, SamplingParams& sp, int64_t& seed);
 // Applies --seed (-1 = random) to sp.
 void apply_seed(SamplingParams& sp, int64_t seed);
+
+// Turns the escapes \n \t \r \\ \" \' into their characters (for --stop "\n\n"); other
+// backslashes stay as they are.
+std::string unescape(const std::string& s);
 
 }  // namespace edgelm::cli

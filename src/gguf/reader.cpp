@@ -162,16 +162,16 @@ std::string GgufValue::to_string(size_t max_elems) const {
     case GgufType::kBool: return u64 ? "true" : "false";
     case GgufType::kF32: case GgufType::kF64: return fmt::format("{:g}", f64);
     case GgufType::kArray: {
-      std::string s = fmt::format("[{} x {}]", gguf_type_name(array_type), array_count);
-      if (array_count <= max_elems) {
-        s = "[";
+      if (array_count > max_elems) return fmt::format("[{} x {}]", gguf_type_name(array_type), array_count);
+      std::string s(1, '[');
+      {
         for (uint64_t i = 0; i < array_count; ++i) {
           if (i) s += ", ";
           if (array_type == GgufType::kString) s += fmt::format("\"{}\"", strings[i]);
           else if (array_type == GgufType::kF32 || array_type == GgufType::kF64) s += fmt::format("{:g}", array_f64(i));
           else s += std::to_string(array_i64(i));
         }
-        s += "]";
+        s += ']';
       }
       return s;
     }

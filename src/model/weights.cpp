@@ -5,6 +5,9 @@
 #include <set>
 #include <string>
 
+#include "kernels/kernels.h"
+#include "quant/quant.h"
+
 namespace edgelm {
 namespace {
 
@@ -77,6 +80,8 @@ class Binder {
 }  // namespace
 
 bool is_supported_matrix_type(GgmlType t) {
+  // Needs a product kernel and a dequantizer (token embeddings are looked up by row).
+  if (!vec_dot_supported(t) || !can_dequantize(t)) return false;
   switch (t) {
     case GgmlType::kF32:
     case GgmlType::kF16:

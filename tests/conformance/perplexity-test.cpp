@@ -4,10 +4,16 @@
 // one), cut it into chunks of n_ctx = 128 tokens, replace each chunk's first token with BOS
 // when the model adds BOS, run the chunk from an empty cache, and score the second half: the
 // logits at positions [64, 127) predict the tokens at [65, 128). PPL = exp(mean NLL).
-// Bound: within 0.5% of llama.cpp's PPL for all six models (F16, Q8_0, Q4_0, Q4_K_M).
+// Bound: within 0.5% of llama.cpp's PPL for all six models (F16, Q8_0, Q4_0, Q4_K_M); measured
+// 0.002% .. 0.08%.
+// Cost: 16 x 64 full-vocabulary output rows per model. Optimized builds run all six models (a
+// few seconds each); unoptimized (-O0, sanitizer) builds run the Q4_K_M model only (about 30 s
+// there, the matrix kernels dominate) and skip the others visibly unless
+// EDGELM_CONFORMANCE_FULL=1.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -48,6 +54,11 @@ TEST_P(PerplexityTest, MatchesLlamaCpp) {
   GTEST_SKIP() << "SKIPPED: tokenizer/tokenizer.h is not available yet (perplexity needs the tokenizer)";
 #else
   const std::string name = GetParam();
+#ifndef __OPTIMIZE__
+  if (name != "conf-llama-spm-q4_k_m" && !std::getenv("EDGELM_CONFORMANCE_FULL")) {
+    GTEST_SKIP() << "SKIPPED in an unoptimized build (slow there): set EDGELM_CONFORMANCE_FULL=1 to run " << name;
+  }
+#endif
   EDGELM_REQUIRE_SHARED(model_path, "models/" + name + ".gguf");
   EDGELM_REQUIRE_SHARED(text_path, "golden/conformance/ppl-text.txt");
   EDGELM_REQUIRE_SHARED(readme, "golden/README.md");

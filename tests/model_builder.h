@@ -10,13 +10,13 @@
 //   auto model = Model::load(path);  ...  std::filesystem::remove(path);
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "base/status.h"
 #include "gguf/writer.h"
@@ -28,16 +28,16 @@ namespace edgelm::testing {
 struct TinyModelSpec {
   std::string arch = "llama";  // "llama" or "qwen2"
   int64_t n_vocab = 96;
-  int64_t n_embd = 256;        // K-quants need row lengths that are multiples of 256
+  int64_t n_embd = 256;  // K-quants need row lengths that are multiples of 256
   int64_t n_layer = 2;
   int64_t n_head = 4;
   int64_t n_head_kv = 2;
   int64_t n_ff = 256;
   int64_t n_ctx_train = 64;
-  int64_t n_rot = 0;            // 0: head_dim
+  int64_t n_rot = 0;                      // 0: head_dim
   GgmlType matrix_type = GgmlType::kF32;  // all 2-D tensors (token_embd/output included)
   bool tied_output = false;
-  bool qkv_bias = false;        // forced on for qwen2
+  bool qkv_bias = false;  // forced on for qwen2
   float rope_freq_base = 10000.0f;
   float rope_scale_factor = 0;  // > 0: linear RoPE scaling (positions / factor)
   bool rope_freqs = false;      // add a rope_freqs.weight tensor (Llama 3.1-style factors)
@@ -58,21 +58,23 @@ inline std::vector<float> gaussian(std::mt19937_64& rng, size_t n, double mean, 
   return v;
 }
 
-inline Status add_matrix(GgufWriter& w, std::mt19937_64& rng, const std::string& name, GgmlType type,
-                         int64_t ne0, int64_t ne1, double stddev) {
+inline Status add_matrix(GgufWriter& w, std::mt19937_64& rng, const std::string& name,
+                         GgmlType type, int64_t ne0, int64_t ne1, double stddev) {
   std::vector<float> f = gaussian(rng, static_cast<size_t>(ne0 * ne1), 0.0, stddev);
   const size_t rb = row_size(type, ne0);
   std::vector<uint8_t> bytes(rb * static_cast<size_t>(ne1));
   for (int64_t r = 0; r < ne1; ++r) {
-    RETURN_IF_ERROR(quantize_tensor(type, f.data() + r * ne0, ne0, bytes.data() + r * rb, rb, name));
+    RETURN_IF_ERROR(
+        quantize_tensor(type, f.data() + r * ne0, ne0, bytes.data() + r * rb, rb, name));
   }
   return w.add_tensor(name, type, {ne0, ne1}, bytes);
 }
 
-inline Status add_vector(GgufWriter& w, std::mt19937_64& rng, const std::string& name, int64_t n, double mean,
-                         double stddev) {
+inline Status add_vector(GgufWriter& w, std::mt19937_64& rng, const std::string& name, int64_t n,
+                         double mean, double stddev) {
   std::vector<float> f = gaussian(rng, static_cast<size_t>(n), mean, stddev);
-  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(f.data()), f.size() * sizeof(float));
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(f.data()),
+                                 f.size() * sizeof(float));
   return w.add_tensor(name, GgmlType::kF32, {n}, bytes);
 }
 
@@ -106,10 +108,14 @@ inline Status build_tiny_model(const TinyModelSpec& s, GgufWriter& w) {
   std::vector<int32_t> types;
   std::vector<float> scores;
   for (int64_t i = 0; i < s.n_vocab; ++i) {
-    if (i == 0) tokens.push_back(qwen ? "!" : "<unk>"), types.push_back(qwen ? 1 : 2);
-    else if (i == 1) tokens.push_back("<s>"), types.push_back(3);
-    else if (i == 2) tokens.push_back("</s>"), types.push_back(3);
-    else tokens.push_back(fmt::format("t{}", i)), types.push_back(1);
+    if (i == 0)
+      tokens.push_back(qwen ? "!" : "<unk>"), types.push_back(qwen ? 1 : 2);
+    else if (i == 1)
+      tokens.push_back("<s>"), types.push_back(3);
+    else if (i == 2)
+      tokens.push_back("</s>"), types.push_back(3);
+    else
+      tokens.push_back(fmt::format("t{}", i)), types.push_back(1);
     scores.push_back(-static_cast<float>(i));
   }
   w.set_string("tokenizer.ggml.model", qwen ? "gpt2" : "llama");
@@ -134,7 +140,8 @@ inline Status build_tiny_model(const TinyModelSpec& s, GgufWriter& w) {
   if (s.rope_freqs) {
     std::vector<float> ff(static_cast<size_t>(n_rot / 2));
     for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + static_cast<float>(i % 4);
-    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(ff.data()), ff.size() * sizeof(float));
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(ff.data()),
+                                   ff.size() * sizeof(float));
     RETURN_IF_ERROR(w.add_tensor("rope_freqs.weight", GgmlType::kF32, {n_rot / 2}, bytes));
   }
   for (int64_t l = 0; l < s.n_layer; ++l) {
@@ -148,7 +155,8 @@ inline Status build_tiny_model(const TinyModelSpec& s, GgufWriter& w) {
       RETURN_IF_ERROR(add_vector(w, rng, p + "attn_k.bias", KV, 0.0, 0.5));
       RETURN_IF_ERROR(add_vector(w, rng, p + "attn_v.bias", KV, 0.0, 0.5));
     }
-    RETURN_IF_ERROR(add_matrix(w, rng, p + "attn_output.weight", t, Q, E, 1.0 / std::sqrt(double(Q))));
+    RETURN_IF_ERROR(
+        add_matrix(w, rng, p + "attn_output.weight", t, Q, E, 1.0 / std::sqrt(double(Q))));
     RETURN_IF_ERROR(add_vector(w, rng, p + "ffn_norm.weight", E, 1.0, 0.2));
     RETURN_IF_ERROR(add_matrix(w, rng, p + "ffn_gate.weight", t, E, F, in_e));
     RETURN_IF_ERROR(add_matrix(w, rng, p + "ffn_up.weight", t, E, F, in_e));

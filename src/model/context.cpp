@@ -48,34 +48,41 @@ int physical_core_count() {
   return kCount;
 }
 
-StatusOr<std::unique_ptr<Context>> Context::create(const Model& model, const ContextOptions& options) {
+StatusOr<std::unique_ptr<Context>> Context::create(const Model& model,
+                                                   const ContextOptions& options) {
   const HParams& hp = model.hparams();
   if (options.n_ctx < 0) {
-    return Status::invalid_argument(fmt::format("Context::create: n_ctx = {}, expected >= 0", options.n_ctx));
+    return Status::invalid_argument(
+        fmt::format("Context::create: n_ctx = {}, expected >= 0", options.n_ctx));
   }
   if (options.n_threads < 0) {
     return Status::invalid_argument(
         fmt::format("Context::create: n_threads = {}, expected >= 0", options.n_threads));
   }
   if (options.n_batch < 0) {
-    return Status::invalid_argument(fmt::format("Context::create: n_batch = {}, expected >= 0", options.n_batch));
+    return Status::invalid_argument(
+        fmt::format("Context::create: n_batch = {}, expected >= 0", options.n_batch));
   }
   int n_ctx = options.n_ctx;
   if (n_ctx == 0) n_ctx = static_cast<int>(std::min<int64_t>(hp.n_ctx_train, 4096));
   if (n_ctx > hp.n_ctx_train) {
-    EDGELM_LOG_WARN("n_ctx = {} exceeds the model's training context {} of {}", n_ctx, hp.n_ctx_train,
-                    model.path());
+    EDGELM_LOG_WARN("n_ctx = {} exceeds the model's training context {} of {}", n_ctx,
+                    hp.n_ctx_train, model.path());
   }
   int n_batch = options.n_batch == 0 ? std::min(n_ctx, 512) : std::min(options.n_batch, n_ctx);
   int n_threads = options.n_threads == 0 ? physical_core_count() : options.n_threads;
-  const size_t kv_bytes = static_cast<size_t>(2 * hp.n_layer * n_ctx * hp.n_embd_kv()) * sizeof(uint16_t);
-  if (kv_bytes / 2 / sizeof(uint16_t) / static_cast<size_t>(n_ctx) != static_cast<size_t>(hp.n_layer * hp.n_embd_kv())) {
-    return Status::resource_exhausted(fmt::format("Context::create: KV cache for n_ctx = {} overflows", n_ctx));
+  const size_t kv_bytes =
+      static_cast<size_t>(2 * hp.n_layer * n_ctx * hp.n_embd_kv()) * sizeof(uint16_t);
+  if (kv_bytes / 2 / sizeof(uint16_t) / static_cast<size_t>(n_ctx) !=
+      static_cast<size_t>(hp.n_layer * hp.n_embd_kv())) {
+    return Status::resource_exhausted(
+        fmt::format("Context::create: KV cache for n_ctx = {} overflows", n_ctx));
   }
   return std::unique_ptr<Context>(new Context(model, options, n_ctx, n_batch, n_threads));
 }
 
-Context::Context(const Model& model, const ContextOptions& options, int n_ctx, int n_batch, int n_threads)
+Context::Context(const Model& model, const ContextOptions& options, int n_ctx, int n_batch,
+                 int n_threads)
     : model_(model),
       ops_(options.ops ? options.ops : &best_ops()),
       n_ctx_(n_ctx),
@@ -115,18 +122,20 @@ StatusOr<std::span<const float>> Context::eval(std::span<const int32_t> tokens, 
   const HParams& hp = model_.hparams();
   if (tokens.empty()) return Status::invalid_argument("Context::eval: no tokens");
   if (static_cast<int64_t>(n_past_) + static_cast<int64_t>(tokens.size()) > n_ctx_) {
-    return Status::out_of_range(fmt::format("n_ctx exceeded: n_past {} + {} tokens = {} > n_ctx {}", n_past_,
-                                            tokens.size(), n_past_ + tokens.size(), n_ctx_));
+    return Status::out_of_range(fmt::format("n_ctx exceeded: n_past {} + {} tokens = {} > n_ctx {}",
+                                            n_past_, tokens.size(), n_past_ + tokens.size(),
+                                            n_ctx_));
   }
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= hp.n_vocab) {
-      return Status::out_of_range(fmt::format("token id {} at index {} is out of range [0, {})", tokens[i], i,
-                                              hp.n_vocab));
+      return Status::out_of_range(
+          fmt::format("token id {} at index {} is out of range [0, {})", tokens[i], i, hp.n_vocab));
     }
   }
   const int n = static_cast<int>(tokens.size());
   const size_t V = static_cast<size_t>(hp.n_vocab);
-  if (all_logits && logits_.size() < static_cast<size_t>(n) * V) logits_.resize(static_cast<size_t>(n) * V);
+  if (all_logits && logits_.size() < static_cast<size_t>(n) * V)
+    logits_.resize(static_cast<size_t>(n) * V);
   for (int start = 0; start < n; start += n_batch_) {
     const int m = std::min(n_batch_, n - start);
     const bool last = start + m == n;
@@ -184,7 +193,8 @@ void Context::attention(int layer, int m, int pos0) {
       std::fill(acc, acc + hd, uint16_t{0});
       float M = -INFINITY, S = 0.0f;
       for (int64_t j = 0; j < n_kv; ++j) {
-        const float s = ops.vec_dot(GgmlType::kF16, hd, kv_.k_row(layer, j) + kvh * hd, ts.q16.data()) * scale;
+        const float s =
+            ops.vec_dot(GgmlType::kF16, hd, kv_.k_row(layer, j) + kvh * hd, ts.q16.data()) * scale;
         float ms = 1.0f, vs = 1.0f;
         if (s > M) {
           const float m_old = M;
@@ -249,7 +259,8 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    for (int i = 0; i < m; ++i) ops.rms_norm(x_.data() + i * E, L.attn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
+    for (int i = 0; i < m; ++i)
+      ops.rms_norm(x_.data() + i * E, L.attn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
     mm(L.wq, xn_.data(), m, q_.data());
     mm(L.wk, xn_.data(), m, k_.data());
     mm(L.wv, xn_.data(), m, v_.data());
@@ -265,7 +276,8 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
     mm(L.wo, attn_.data(), m, o_.data());
     for (size_t j = 0; j < static_cast<size_t>(m * E); ++j) x_[j] += o_[j];
 
-    for (int i = 0; i < m; ++i) ops.rms_norm(x_.data() + i * E, L.ffn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
+    for (int i = 0; i < m; ++i)
+      ops.rms_norm(x_.data() + i * E, L.ffn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
     mm(L.ffn_gate, xn_.data(), m, gate_.data());
     mm(L.ffn_up, xn_.data(), m, up_.data());
     ops.swiglu(gate_.data(), up_.data(), h_.data(), m * F);
@@ -276,7 +288,8 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
   const int n_out = m - out_first;
   if (n_out <= 0) return;
   for (int i = 0; i < n_out; ++i) {
-    ops.rms_norm(x_.data() + (out_first + i) * E, w.output_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
+    ops.rms_norm(x_.data() + (out_first + i) * E, w.output_norm.f32(), xn_.data() + i * E, E,
+                 hp.rms_eps);
   }
   mm(w.output, xn_.data(), n_out, out);
 }

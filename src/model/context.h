@@ -26,10 +26,10 @@
 namespace edgelm {
 
 struct ContextOptions {
-  int n_ctx = 0;            // 0: min(training context, 4096)
-  int n_threads = 0;        // 0: physical cores
+  int n_ctx = 0;             // 0: min(training context, 4096)
+  int n_threads = 0;         // 0: physical cores
   const Ops* ops = nullptr;  // nullptr: best_ops()
-  int n_batch = 0;          // tokens per forward pass (larger evals are split); 0: min(n_ctx, 512)
+  int n_batch = 0;           // tokens per forward pass (larger evals are split); 0: min(n_ctx, 512)
 };
 
 // Number of physical cores (logical CPUs sharing a core counted once); at least 1.
@@ -37,7 +37,8 @@ int physical_core_count();
 
 class Context {
  public:
-  static StatusOr<std::unique_ptr<Context>> create(const Model& model, const ContextOptions& options = {});
+  static StatusOr<std::unique_ptr<Context>> create(const Model& model,
+                                                   const ContextOptions& options = {});
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -81,8 +82,8 @@ class Context {
   // Scratch, allocated once (sized for n_batch tokens).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, o_, gate_, up_, h_;
   std::vector<float> rope_cos_, rope_sin_;  // n_rot/2 for the position being rotated
-  std::vector<float> logits_;                // n_vocab, grows for all_logits
-  std::vector<uint8_t> mm_scratch_;          // quantized activations for matmul
+  std::vector<float> logits_;               // n_vocab, grows for all_logits
+  std::vector<uint8_t> mm_scratch_;         // quantized activations for matmul
   struct ThreadScratch {
     std::vector<uint8_t> q16;     // the query in F16 (head_dim halves)
     std::vector<uint16_t> acc16;  // F16 running sum of weighted values (head_dim)

@@ -14,15 +14,16 @@ StatusOr<std::unique_ptr<Model>> Model::load(const std::string& path, const Mode
   return from_gguf(std::move(file).value(), options);
 }
 
-StatusOr<std::unique_ptr<Model>> Model::from_gguf(std::unique_ptr<GgufFile> file, const ModelOptions& options) {
+StatusOr<std::unique_ptr<Model>> Model::from_gguf(std::unique_ptr<GgufFile> file,
+                                                  const ModelOptions& options) {
   if (!file) return Status::invalid_argument("Model::from_gguf: null file");
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   ASSIGN_OR_RETURN(m->hparams_, HParams::from_gguf(*m->file_));
   ASSIGN_OR_RETURN(m->weights_, bind_weights(*m->file_, m->hparams_));
   if (options.log_summary) {
-    EDGELM_LOG_INFO("loaded {} ({}, {}, {:.1f} MiB of weights{})", m->path(), m->hparams_.to_string(),
-                    m->dominant_type(), m->weights_bytes() / 1048576.0,
+    EDGELM_LOG_INFO("loaded {} ({}, {}, {:.1f} MiB of weights{})", m->path(),
+                    m->hparams_.to_string(), m->dominant_type(), m->weights_bytes() / 1048576.0,
                     m->weights_.tied_output ? ", tied output" : "");
   }
   return m;

@@ -24,7 +24,8 @@ struct ModelOptions {
 
 class Model {
  public:
-  static StatusOr<std::unique_ptr<Model>> load(const std::string& path, const ModelOptions& options = {});
+  static StatusOr<std::unique_ptr<Model>> load(const std::string& path,
+                                               const ModelOptions& options = {});
   // Builds a model over an already opened file (takes ownership).
   static StatusOr<std::unique_ptr<Model>> from_gguf(std::unique_ptr<GgufFile> file,
                                                     const ModelOptions& options = {});

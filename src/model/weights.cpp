@@ -30,29 +30,32 @@ class Binder {
     const GgufTensorInfo* t = f_.find_tensor(name);
     if (!t) {
       if (!required) return TensorRef{};
-      return Status::not_found(fmt::format("{}: missing tensor '{}' (expected shape {})", f_.path(), name,
-                                           shape_str(shape)));
+      return Status::not_found(fmt::format("{}: missing tensor '{}' (expected shape {})", f_.path(),
+                                           name, shape_str(shape)));
     }
     std::vector<int64_t> found = t->dims;
     while (found.size() > shape.size() && found.back() == 1) found.pop_back();
     if (found != shape) {
-      return Status::invalid_argument(fmt::format("{}: tensor '{}' has shape {}, expected {}", f_.path(), name,
-                                                  t->shape_string(), shape_str(shape)));
+      return Status::invalid_argument(fmt::format("{}: tensor '{}' has shape {}, expected {}",
+                                                  f_.path(), name, t->shape_string(),
+                                                  shape_str(shape)));
     }
     if (shape.size() == 1) {
       if (t->type != GgmlType::kF32) {
-        return Status::unimplemented(fmt::format("{}: tensor '{}' has type {}, expected f32 for a vector",
-                                                 f_.path(), name, type_name(t->type)));
+        return Status::unimplemented(
+            fmt::format("{}: tensor '{}' has type {}, expected f32 for a vector", f_.path(), name,
+                        type_name(t->type)));
       }
     } else if (!is_supported_matrix_type(t->type)) {
-      return Status::unimplemented(fmt::format("{}: tensor '{}' has unsupported type {} (supported: {})",
-                                               f_.path(), name, type_name(t->type), supported_matrix_types()));
+      return Status::unimplemented(
+          fmt::format("{}: tensor '{}' has unsupported type {} (supported: {})", f_.path(), name,
+                      type_name(t->type), supported_matrix_types()));
     }
     const TypeTraits* tr = type_traits(t->type);
     if (!tr || shape[0] % tr->block_size != 0) {
-      return Status::invalid_argument(fmt::format("{}: tensor '{}' row length {} is not a multiple of the {} block size {}",
-                                                  f_.path(), name, shape[0], type_name(t->type),
-                                                  tr ? tr->block_size : 0));
+      return Status::invalid_argument(
+          fmt::format("{}: tensor '{}' row length {} is not a multiple of the {} block size {}",
+                      f_.path(), name, shape[0], type_name(t->type), tr ? tr->block_size : 0));
     }
     TensorRef r;
     r.info = t;
@@ -62,8 +65,8 @@ class Binder {
     r.ne1 = shape.size() > 1 ? shape[1] : 1;
     const size_t expect = r.row_bytes() * static_cast<size_t>(r.ne1);
     if (t->nbytes < expect || !t->data) {
-      return Status::data_loss(fmt::format("{}: tensor '{}' holds {} bytes, expected {}", f_.path(), name,
-                                           t->nbytes, expect));
+      return Status::data_loss(fmt::format("{}: tensor '{}' holds {} bytes, expected {}", f_.path(),
+                                           name, t->nbytes, expect));
     }
     if (seen_.insert(t).second) total_ += t->nbytes;
     return r;

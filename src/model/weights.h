@@ -33,12 +33,12 @@ struct TensorRef {
 };
 
 struct LayerWeights {
-  TensorRef attn_norm;            // [n_embd] F32
-  TensorRef wq, wk, wv, wo;       // [n_embd, n_embd_q], [n_embd, n_embd_kv] x2, [n_embd_q, n_embd]
-  TensorRef bq, bk, bv;           // optional biases (qwen2: required), F32
-  TensorRef ffn_norm;             // [n_embd] F32
-  TensorRef ffn_gate, ffn_up;     // [n_embd, n_ff]
-  TensorRef ffn_down;             // [n_ff, n_embd]
+  TensorRef attn_norm;         // [n_embd] F32
+  TensorRef wq, wk, wv, wo;    // [n_embd, n_embd_q], [n_embd, n_embd_kv] x2, [n_embd_q, n_embd]
+  TensorRef bq, bk, bv;        // optional biases (qwen2: required), F32
+  TensorRef ffn_norm;          // [n_embd] F32
+  TensorRef ffn_gate, ffn_up;  // [n_embd, n_ff]
+  TensorRef ffn_down;          // [n_ff, n_embd]
 };
 
 struct Weights {

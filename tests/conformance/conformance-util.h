@@ -28,9 +28,8 @@ inline std::vector<double> log_softmax(std::span<const float> logits) {
 inline std::vector<int32_t> top_k(const std::vector<double>& v, int k) {
   std::vector<int32_t> idx(v.size());
   std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-    return v[a] > v[b] || (v[a] == v[b] && a < b);
-  });
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
   idx.resize(static_cast<size_t>(k));
   return idx;
 }

@@ -60,14 +60,15 @@ TEST_P(GreedyTest, MatchesLlamaCpp) {
         const double ref = t.at("logprob").get<double>();
         const double diff = std::abs(lp[static_cast<size_t>(id)] - ref);
         max_diff = std::max(max_diff, diff);
-        EXPECT_LE(diff, c.logprob_tol) << "prompt '" << g.at("prompt").get<std::string>() << "' step " << s
-                                       << " id " << id << ": ours " << lp[static_cast<size_t>(id)]
-                                       << " llama.cpp " << ref;
+        EXPECT_LE(diff, c.logprob_tol)
+            << "prompt '" << g.at("prompt").get<std::string>() << "' step " << s << " id " << id
+            << ": ours " << lp[static_cast<size_t>(id)] << " llama.cpp " << ref;
       }
       if (std::getenv("EDGELM_GREEDY_VERBOSE")) {
         double step_max = 0;
         for (const auto& t : top)
-          step_max = std::max(step_max, std::abs(lp[t.at("id").get<size_t>()] - t.at("logprob").get<double>()));
+          step_max = std::max(
+              step_max, std::abs(lp[t.at("id").get<size_t>()] - t.at("logprob").get<double>()));
         std::printf("  step %2zu max diff %.5f\n", s, step_max);
       }
       ++compared_steps;
@@ -77,8 +78,9 @@ TEST_P(GreedyTest, MatchesLlamaCpp) {
           ++ended_by_tie;
           break;
         }
-        ADD_FAILURE() << "prompt '" << g.at("prompt").get<std::string>() << "' step " << s << ": chose " << ours
-                      << ", llama.cpp chose " << theirs << " (gap " << gap << ")";
+        ADD_FAILURE() << "prompt '" << g.at("prompt").get<std::string>() << "' step " << s
+                      << ": chose " << ours << ", llama.cpp chose " << theirs << " (gap " << gap
+                      << ")";
         break;
       }
       if (s + 1 == steps.size()) break;
@@ -86,8 +88,10 @@ TEST_P(GreedyTest, MatchesLlamaCpp) {
       ASSERT_TRUE(logits.ok()) << logits.status().to_string();
     }
   }
-  std::printf("[ %s ] %d steps compared, %d sequences ended at a near tie, max |logprob diff| %.5f (tol %.3g)\n",
-              c.model, compared_steps, ended_by_tie, max_diff, c.logprob_tol);
+  std::printf(
+      "[ %s ] %d steps compared, %d sequences ended at a near tie, max |logprob diff| %.5f (tol "
+      "%.3g)\n",
+      c.model, compared_steps, ended_by_tie, max_diff, c.logprob_tol);
   RecordProperty("max_logprob_diff", std::to_string(max_diff));
 }
 

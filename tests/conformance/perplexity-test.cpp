@@ -51,12 +51,15 @@ class PerplexityTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PerplexityTest, MatchesLlamaCpp) {
 #if !EDGELM_HAVE_TOKENIZER
-  GTEST_SKIP() << "SKIPPED: tokenizer/tokenizer.h is not available yet (perplexity needs the tokenizer)";
+  GTEST_SKIP()
+      << "SKIPPED: tokenizer/tokenizer.h is not available yet (perplexity needs the tokenizer)";
 #else
   const std::string name = GetParam();
 #ifndef __OPTIMIZE__
   if (name != "conf-llama-spm-q4_k_m" && !std::getenv("EDGELM_CONFORMANCE_FULL")) {
-    GTEST_SKIP() << "SKIPPED in an unoptimized build (slow there): set EDGELM_CONFORMANCE_FULL=1 to run " << name;
+    GTEST_SKIP()
+        << "SKIPPED in an unoptimized build (slow there): set EDGELM_CONFORMANCE_FULL=1 to run "
+        << name;
   }
 #endif
   EDGELM_REQUIRE_SHARED(model_path, "models/" + name + ".gguf");
@@ -98,16 +101,18 @@ TEST_P(PerplexityTest, MatchesLlamaCpp) {
   }
   const double ppl = std::exp(nll / count);
   const double rel = std::abs(ppl - expect) / expect;
-  std::printf("[ %s ] PPL %.4f, llama.cpp %.4f, relative diff %.4f%% (bound 0.5%%), %d tokens scored\n",
-              name.c_str(), ppl, expect, rel * 100, count);
+  std::printf(
+      "[ %s ] PPL %.4f, llama.cpp %.4f, relative diff %.4f%% (bound 0.5%%), %d tokens scored\n",
+      name.c_str(), ppl, expect, rel * 100, count);
   RecordProperty("ppl", std::to_string(ppl));
   EXPECT_LT(rel, 0.005) << "PPL " << ppl << " vs llama.cpp " << expect;
 #endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, PerplexityTest,
-                         ::testing::Values("conf-llama-spm-f16", "conf-llama-spm-q8_0", "conf-llama-spm-q4_0",
-                                           "conf-llama-spm-q4_k_m", "conf-llama3-bpe-f16", "conf-qwen2-f16"),
+                         ::testing::Values("conf-llama-spm-f16", "conf-llama-spm-q8_0",
+                                           "conf-llama-spm-q4_0", "conf-llama-spm-q4_k_m",
+                                           "conf-llama3-bpe-f16", "conf-qwen2-f16"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

@@ -1,11 +1,12 @@
 // Context behaviour: context-length overflow, bad token ids, empty input, truncate/reset,
 // batch splitting, default sizes. Errors must leave the context unchanged.
+#include "model/context.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 
-#include "model/context.h"
 #include "model/model.h"
 #include "model_builder.h"
 #include "test_util.h"
@@ -34,7 +35,8 @@ class ContextTest : public ::testing::Test {
 
   static double nerr(std::span<const float> a, std::span<const float> b) {
     double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += b[i] * double(b[i]);
+    for (size_t i = 0; i < a.size(); ++i)
+      num += (a[i] - b[i]) * double(a[i] - b[i]), den += b[i] * double(b[i]);
     return std::sqrt(num / den);
   }
 
@@ -52,8 +54,10 @@ TEST_F(ContextTest, OverflowIsAClearErrorAndChangesNothing) {
   auto over = ctx->eval(three);
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), StatusCode::kOutOfRange);
-  EXPECT_NE(over.status().message().find("n_ctx exceeded"), std::string::npos) << over.status().message();
-  EXPECT_NE(over.status().message().find("9 > n_ctx 8"), std::string::npos) << over.status().message();
+  EXPECT_NE(over.status().message().find("n_ctx exceeded"), std::string::npos)
+      << over.status().message();
+  EXPECT_NE(over.status().message().find("9 > n_ctx 8"), std::string::npos)
+      << over.status().message();
   EXPECT_EQ(ctx->n_past(), 6);
   EXPECT_TRUE(ctx->eval(std::span<const int32_t>(three.data(), 2)).ok());
   EXPECT_EQ(ctx->n_past(), 8);
@@ -68,7 +72,8 @@ TEST_F(ContextTest, BadTokenIdsAreRejected) {
     auto r = ctx->eval(toks);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
-    EXPECT_NE(r.status().message().find(std::to_string(bad)), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(std::to_string(bad)), std::string::npos)
+        << r.status().message();
     EXPECT_NE(r.status().message().find("index 2"), std::string::npos) << r.status().message();
     EXPECT_EQ(ctx->n_past(), 0);
   }
@@ -126,8 +131,8 @@ TEST_F(ContextTest, Defaults) {
   EXPECT_EQ((*c)->n_threads(), physical_core_count());
   EXPECT_GE(physical_core_count(), 1);
   EXPECT_EQ((*c)->n_vocab(), spec_.n_vocab);
-  EXPECT_EQ((*c)->kv_cache_bytes(),
-            static_cast<size_t>(2 * spec_.n_layer * spec_.n_ctx_train * model_->hparams().n_embd_kv() * 2));
+  EXPECT_EQ((*c)->kv_cache_bytes(), static_cast<size_t>(2 * spec_.n_layer * spec_.n_ctx_train *
+                                                        model_->hparams().n_embd_kv() * 2));
   EXPECT_FALSE(Context::create(*model_, {.n_ctx = -1}).ok());
   EXPECT_FALSE(Context::create(*model_, {.n_threads = -2}).ok());
 }

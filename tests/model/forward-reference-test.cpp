@@ -49,7 +49,8 @@ Tolerance tolerance_for(GgmlType t) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(info.param.arch) + "_" + type_name(info.param.type) + (info.param.tied ? "_tied" : "");
+  return std::string(info.param.arch) + "_" + type_name(info.param.type) +
+         (info.param.tied ? "_tied" : "");
 }
 
 class ForwardTest : public ::testing::TestWithParam<Case> {
@@ -105,9 +106,10 @@ TEST_P(ForwardTest, MatchesDoubleReference) {
     EXPECT_LT(nerr, tol.nerr) << "ops " << ops->name;
     EXPECT_LT(max_abs, tol.max_rel * max_ref) << "ops " << ops->name << " max_ref " << max_ref;
     RecordProperty(std::string("nerr_") + ops->name, std::to_string(nerr));
-    std::printf("[ %s %s ops=%s ] nerr %.3g (bound %.1g)  max|diff| %.3g (bound %.3g, max|ref| %.3g)\n",
-                GetParam().arch, type_name(GetParam().type), ops->name, nerr, tol.nerr, max_abs,
-                tol.max_rel * max_ref, max_ref);
+    std::printf(
+        "[ %s %s ops=%s ] nerr %.3g (bound %.1g)  max|diff| %.3g (bound %.3g, max|ref| %.3g)\n",
+        GetParam().arch, type_name(GetParam().type), ops->name, nerr, tol.nerr, max_abs,
+        tol.max_rel * max_ref, max_ref);
   }
 }
 

@@ -1,5 +1,7 @@
 // HParams and weight binding: values read from metadata, and clear errors for missing keys,
 // unsupported architectures, inconsistent shapes, unsupported tensor types, missing tensors.
+#include "model/hparams.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,7 +9,6 @@
 
 #include "gguf/reader.h"
 #include "gguf/writer.h"
-#include "model/hparams.h"
 #include "model/model.h"
 #include "model/weights.h"
 #include "model_builder.h"
@@ -21,13 +22,16 @@ using testing::TinyModelSpec;
 // Rewrites a tiny model: `keep_kv` can drop/replace keys, `keep_tensor` can drop tensors or
 // substitute their type/shape/bytes.
 struct Rewrite {
-  std::function<bool(const std::string&, GgufWriter&)> kv = {};  // true: handled (dropped or replaced)
+  std::function<bool(const std::string&, GgufWriter&)> kv =
+      {};  // true: handled (dropped or replaced)
   std::function<bool(const GgufTensorInfo&, GgufWriter&)> tensor = {};
 };
 
 class HParamsTest : public ::testing::Test {
  protected:
-  void SetUp() override { base_ = testing::temp_path("hp-base.gguf"), out_ = testing::temp_path("hp-out.gguf"); }
+  void SetUp() override {
+    base_ = testing::temp_path("hp-base.gguf"), out_ = testing::temp_path("hp-out.gguf");
+  }
   void TearDown() override {
     std::filesystem::remove(base_);
     std::filesystem::remove(out_);
@@ -96,10 +100,11 @@ TEST_F(HParamsTest, ReadsValues) {
 }
 
 TEST_F(HParamsTest, MissingKeyIsNamed) {
-  for (const char* key : {"llama.embedding_length", "llama.block_count", "llama.attention.head_count",
-                          "llama.feed_forward_length", "llama.context_length",
-                          "llama.attention.layer_norm_rms_epsilon"}) {
-    Status st = load_rewritten({}, {.kv = [&](const std::string& k, GgufWriter&) { return k == key; }});
+  for (const char* key : {"llama.embedding_length", "llama.block_count",
+                          "llama.attention.head_count", "llama.feed_forward_length",
+                          "llama.context_length", "llama.attention.layer_norm_rms_epsilon"}) {
+    Status st =
+        load_rewritten({}, {.kv = [&](const std::string& k, GgufWriter&) { return k == key; }});
     ASSERT_FALSE(st.ok()) << key;
     EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.to_string();
     EXPECT_NE(st.message().find(key), std::string::npos) << st.to_string();
@@ -108,10 +113,10 @@ TEST_F(HParamsTest, MissingKeyIsNamed) {
 
 TEST_F(HParamsTest, UnsupportedArchitecture) {
   Status st = load_rewritten({}, {.kv = [](const std::string& k, GgufWriter& w) {
-                                if (k != "general.architecture") return false;
-                                w.set_string(k, "mamba");
-                                return true;
-                              }});
+                               if (k != "general.architecture") return false;
+                               w.set_string(k, "mamba");
+                               return true;
+                             }});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_NE(st.message().find("mamba"), std::string::npos) << st.to_string();
@@ -119,13 +124,14 @@ TEST_F(HParamsTest, UnsupportedArchitecture) {
 }
 
 TEST_F(HParamsTest, InconsistentShapeNamesTensorAndShapes) {
-  Status st = load_rewritten({}, {.tensor = [](const GgufTensorInfo& t, GgufWriter& w) {
-                                if (t.name != "blk.1.attn_k.weight") return false;
-                                std::vector<uint8_t> bytes(row_size(t.type, t.ne(0)) * (t.ne(1) / 2));
-                                for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = t.data[i];
-                                (void)w.add_tensor(t.name, t.type, {t.ne(0), t.ne(1) / 2}, bytes);
-                                return true;
-                              }});
+  Status st =
+      load_rewritten({}, {.tensor = [](const GgufTensorInfo& t, GgufWriter& w) {
+                       if (t.name != "blk.1.attn_k.weight") return false;
+                       std::vector<uint8_t> bytes(row_size(t.type, t.ne(0)) * (t.ne(1) / 2));
+                       for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = t.data[i];
+                       (void)w.add_tensor(t.name, t.type, {t.ne(0), t.ne(1) / 2}, bytes);
+                       return true;
+                     }});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("blk.1.attn_k.weight"), std::string::npos) << st.to_string();
@@ -135,11 +141,11 @@ TEST_F(HParamsTest, InconsistentShapeNamesTensorAndShapes) {
 
 TEST_F(HParamsTest, UnsupportedTensorType) {
   Status st = load_rewritten({}, {.tensor = [](const GgufTensorInfo& t, GgufWriter& w) {
-                                if (t.name != "blk.0.ffn_up.weight") return false;
-                                std::vector<uint8_t> bytes(static_cast<size_t>(t.n_elements) * 4, 1);
-                                (void)w.add_tensor(t.name, GgmlType::kI32, t.dims, bytes);
-                                return true;
-                              }});
+                               if (t.name != "blk.0.ffn_up.weight") return false;
+                               std::vector<uint8_t> bytes(static_cast<size_t>(t.n_elements) * 4, 1);
+                               (void)w.add_tensor(t.name, GgmlType::kI32, t.dims, bytes);
+                               return true;
+                             }});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_NE(st.message().find("blk.0.ffn_up.weight"), std::string::npos) << st.to_string();
@@ -148,55 +154,56 @@ TEST_F(HParamsTest, UnsupportedTensorType) {
 
 TEST_F(HParamsTest, MissingTensorAndMissingQwenBias) {
   Status st = load_rewritten({}, {.tensor = [](const GgufTensorInfo& t, GgufWriter&) {
-                                return t.name == "blk.1.ffn_down.weight";
-                              }});
+                               return t.name == "blk.1.ffn_down.weight";
+                             }});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_NE(st.message().find("blk.1.ffn_down.weight"), std::string::npos) << st.to_string();
 
   TinyModelSpec q;
   q.arch = "qwen2";
-  st = load_rewritten(q, {.tensor = [](const GgufTensorInfo& t, GgufWriter&) { return t.name == "blk.0.attn_k.bias"; }});
+  st = load_rewritten(q, {.tensor = [](const GgufTensorInfo& t, GgufWriter&) {
+                        return t.name == "blk.0.attn_k.bias";
+                      }});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("blk.0.attn_k.bias"), std::string::npos) << st.to_string();
 }
 
 TEST_F(HParamsTest, InconsistentHeadCountsAndVocab) {
   Status st = load_rewritten({}, {.kv = [](const std::string& k, GgufWriter& w) {
-                                if (k != "llama.attention.head_count_kv") return false;
-                                w.set_u32(k, 3);
-                                return true;
-                              }});
+                               if (k != "llama.attention.head_count_kv") return false;
+                               w.set_u32(k, 3);
+                               return true;
+                             }});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("head_count_kv"), std::string::npos) << st.to_string();
 
   st = load_rewritten({}, {.kv = [](const std::string& k, GgufWriter& w) {
-                         if (k != "tokenizer.ggml.tokens") return false;
-                         w.set_array_string(k, {"a", "b", "c"});
-                         return true;
-                       }});
+                        if (k != "tokenizer.ggml.tokens") return false;
+                        w.set_array_string(k, {"a", "b", "c"});
+                        return true;
+                      }});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("token_embd.weight"), std::string::npos) << st.to_string();
-
 }
 
 TEST_F(HParamsTest, UnsupportedRopeScalingAndNonF32Norm) {
   Status st = load_rewritten({}, {.kv = [](const std::string& k, GgufWriter& w) {
-                                if (k != "llama.rope.freq_base") return false;
-                                w.set_f32(k, 10000.0f);
-                                w.set_string("llama.rope.scaling.type", "yarn");
-                                return true;
-                              }});
+                               if (k != "llama.rope.freq_base") return false;
+                               w.set_f32(k, 10000.0f);
+                               w.set_string("llama.rope.scaling.type", "yarn");
+                               return true;
+                             }});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_NE(st.message().find("yarn"), std::string::npos) << st.to_string();
 
   st = load_rewritten({}, {.tensor = [](const GgufTensorInfo& t, GgufWriter& w) {
-                         if (t.name != "output_norm.weight") return false;
-                         std::vector<uint8_t> bytes(static_cast<size_t>(t.n_elements) * 2, 0x3c);
-                         (void)w.add_tensor(t.name, GgmlType::kF16, t.dims, bytes);
-                         return true;
-                       }});
+                        if (t.name != "output_norm.weight") return false;
+                        std::vector<uint8_t> bytes(static_cast<size_t>(t.n_elements) * 2, 0x3c);
+                        (void)w.add_tensor(t.name, GgmlType::kF16, t.dims, bytes);
+                        return true;
+                      }});
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("output_norm.weight"), std::string::npos) << st.to_string();
   EXPECT_NE(st.message().find("f16"), std::string::npos) << st.to_string();

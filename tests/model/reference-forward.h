@@ -7,12 +7,12 @@
 //   std::vector<std::vector<double>> logits = ref.forward({1, 5, 7});   // one row per token
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gguf/reader.h"
 #include "quant/quant.h"
@@ -24,7 +24,9 @@ class ReferenceModel {
   explicit ReferenceModel(const GgufFile& f) : f_(f) {
     arch_ = f.get_string("general.architecture").value_or("");
     neox_ = arch_ == "qwen2";
-    auto u = [&](const std::string& k) { return static_cast<int64_t>(f.get_uint(arch_ + "." + k).value_or(0)); };
+    auto u = [&](const std::string& k) {
+      return static_cast<int64_t>(f.get_uint(arch_ + "." + k).value_or(0));
+    };
     n_embd_ = u("embedding_length");
     n_layer_ = u("block_count");
     n_head_ = u("attention.head_count");
@@ -69,7 +71,8 @@ class ReferenceModel {
     const int64_t T = static_cast<int64_t>(tokens.size());
     const int64_t E = n_embd_, H = n_head_, HKV = n_head_kv_, D = head_dim_;
     std::vector<std::vector<double>> x(T);
-    for (int64_t t = 0; t < T; ++t) x[t].assign(tok_.begin() + tokens[t] * E, tok_.begin() + (tokens[t] + 1) * E);
+    for (int64_t t = 0; t < T; ++t)
+      x[t].assign(tok_.begin() + tokens[t] * E, tok_.begin() + (tokens[t] + 1) * E);
     for (const Layer& L : layers_) {
       std::vector<std::vector<double>> q(T), k(T), v(T);
       for (int64_t t = 0; t < T; ++t) {
@@ -132,7 +135,8 @@ class ReferenceModel {
   }
 
   // W has `rows` rows of x.size() elements (ggml layout).
-  static std::vector<double> matvec(const std::vector<double>& w, const std::vector<double>& x, int64_t rows) {
+  static std::vector<double> matvec(const std::vector<double>& w, const std::vector<double>& x,
+                                    int64_t rows) {
     const size_t n = x.size();
     std::vector<double> y(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
@@ -158,7 +162,8 @@ class ReferenceModel {
     for (int64_t h = 0; h < heads; ++h) {
       double* xh = x.data() + h * head_dim_;
       for (int64_t i = 0; i < half; ++i) {
-        double theta = pos * std::pow(base_, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot_));
+        double theta =
+            pos * std::pow(base_, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot_));
         if (!rope_freqs_.empty()) theta /= rope_freqs_[i];
         theta *= freq_scale_;
         const double c = std::cos(theta), s = std::sin(theta);
@@ -173,8 +178,8 @@ class ReferenceModel {
   const GgufFile& f_;
   std::string arch_, error_;
   bool neox_ = false;
-  int64_t n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_head_kv_ = 0, n_ff_ = 0, head_dim_ = 0, n_rot_ = 0,
-          n_vocab_ = 0;
+  int64_t n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_head_kv_ = 0, n_ff_ = 0, head_dim_ = 0,
+          n_rot_ = 0, n_vocab_ = 0;
   double eps_ = 1e-5, base_ = 10000, freq_scale_ = 1;
   std::vector<double> tok_, out_norm_, out_, rope_freqs_;
   std::vector<Layer> layers_;

@@ -16,7 +16,7 @@ namespace edgelm {
 enum class RopeType { kNorm = 0, kNeox = 2 };
 
 struct ArchInfo {
-  const char* name;        // GGUF general.architecture value
+  const char* name;  // GGUF general.architecture value
   RopeType rope_type;
   bool qkv_bias_required;  // qwen2: attn_q/k/v.bias must be present
   bool qkv_bias_allowed;   // biases bound when present

@@ -3,7 +3,9 @@
 // eval() runs a batch of tokens at positions [n_past, n_past + len) (prefill is one batched
 // pass: matrix products with m = len) and returns the logits of the last token, or of every
 // token. Products go through the kernels op table, with activations quantized to the weight
-// type's vec_dot type as ggml does, so numbers track llama.cpp's closely.
+// type's vec_dot type as ggml does; attention follows llama.cpp's CPU flash attention (its
+// default): F16 query and keys, online softmax, F16 value accumulator. So numbers track
+// llama.cpp's closely.
 // The Model must outlive the Context. Not thread-safe: one caller at a time.
 //
 //   ASSIGN_OR_RETURN(auto ctx, Context::create(*model, {.n_ctx = 2048}));

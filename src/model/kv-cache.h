@@ -1,7 +1,6 @@
 // Per-layer key/value cache in F16, as llama.cpp keeps it (so attention sees the same rounded
-// keys and values). Keys are stored row-major per position ([n_ctx][n_embd_kv]); values are
-// stored transposed ([n_embd_kv][n_ctx]) so that the probability-weighted sum over positions
-// is a dot product per output element, like llama.cpp's non-flash attention.
+// keys and values). Keys and values are both stored row-major per position
+// ([n_ctx][n_embd_kv] per layer), the layout llama.cpp's flash attention reads.
 //
 //   KvCache kv(n_layer, n_ctx, n_embd_kv);
 //   kv.store(layer, pos, k_row, v_row);         // F32 in, rounded to F16

@@ -66,10 +66,32 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
     xq = scratch.data();
   }
 
+  const auto* wb = static_cast<const uint8_t*>(w);
+  if (m > 1 && ops.gemm_tile != nullptr) {
+    // Prefill: weight rows across threads (multiples of the 4-row register tile); each thread
+    // walks the activations in panels that stay in L2 (~256 KiB), and gemm_tile reuses every
+    // weight block from registers for 4 activation rows (and each activation block for 4
+    // weight rows) while a 4-row weight group stays in L1.
+    constexpr size_t kPanelBytes = size_t{256} << 10;
+    const size_t panel = std::max<size_t>(4, (kPanelBytes / x_row) & ~size_t{3});
+    const size_t mm = static_cast<size_t>(m);
+    pool.parallel_for(
+        static_cast<size_t>(rows),
+        [&](size_t b, size_t e, int) {
+          for (size_t c0 = 0; c0 < mm; c0 += panel) {
+            const size_t cn = std::min(panel, mm - c0);
+            ops.gemm_tile(wt, n, wb + b * w_row, w_row, static_cast<int64_t>(e - b),
+                          xq + c0 * x_row, x_row, static_cast<int64_t>(cn),
+                          y + c0 * static_cast<size_t>(rows) + b, static_cast<size_t>(rows));
+          }
+        },
+        4);
+    return;
+  }
+
   // Weight rows across threads; within a thread, tiles of kTile rows stay in cache while every
   // activation row passes over them.
   constexpr size_t kTile = 16;
-  const auto* wb = static_cast<const uint8_t*>(w);
   pool.parallel_for(
       static_cast<size_t>(rows),
       [&](size_t b, size_t e, int) {

@@ -45,6 +45,13 @@ struct Ops {
   // must set it together with vec_dot.
   void (*vec_dot_rows)(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
                        const void* xq, float* y) = nullptr;
+  // Optional (may be nullptr; added after vec_dot_rows): the batched product for prefill,
+  // y[c * y_stride + r] = vec_dot(wt, n, w + r * w_stride, xq + c * x_stride) for r in
+  // [0, nrows), c in [0, ncols), equal to vec_dot up to float summation order (tiled register
+  // kernels reuse each weight block for several activation rows). matmul uses it for m > 1.
+  void (*gemm_tile)(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
+                    const void* xq, size_t x_stride, int64_t ncols, float* y,
+                    size_t y_stride) = nullptr;
 };
 
 // Whether ops.vec_dot accepts weights of type wt (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,

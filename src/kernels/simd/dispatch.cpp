@@ -41,6 +41,7 @@ Ops make_ops() {
   ops.swiglu = &simd::swiglu;
   ops.axpy = &simd::axpy;
   ops.vec_dot_rows = &simd::vec_dot_rows;
+  ops.gemm_tile = &simd::gemm_tile;
   return ops;
 }
 

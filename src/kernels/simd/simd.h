@@ -38,6 +38,14 @@ void axpy(float a, const float* x, float* y, int64_t n);
 void vec_dot_rows(GgmlType wt, int64_t n, const void* w, size_t row_stride, int64_t nrows,
                   const void* xq, float* y);
 
+// Batched product (the Ops::gemm_tile contract): y[c * y_stride + r] = vec_dot(wt, n,
+// w + r * w_stride, xq + c * x_stride), computed in register tiles (simd/gemm.cpp).
+void gemm_tile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
+               const void* xq, size_t x_stride, int64_t ncols, float* y, size_t y_stride);
+// Whether gemm_tile has a tiled kernel for wt on the current target (else it loops over
+// vec_dot_rows, which is still correct).
+bool gemm_tiled(GgmlType wt);
+
 // Which types / vec_dot types have SIMD code (others go to ref_ops()).
 bool has_vec_dot(GgmlType wt);
 bool has_quantize_row(GgmlType type);

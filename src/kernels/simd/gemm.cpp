@@ -1,0 +1,536 @@
+// Tiled matrix-matrix products for prefill (m > 1 activation rows): simd::gemm_tile computes
+// y[c * y_stride + r] = vec_dot(wt, n, w + r * w_stride, xq + c * x_stride) for a block of
+// weight rows x activation rows. Micro-kernels hold an R x C tile of accumulators in registers
+// (R = 4 weight rows, C = 4 activation rows) so each weight block is loaded/unpacked once per C
+// activation rows and each activation block once per R weight rows. Kernels:
+//   - AVX-512 VNNI (AVX3_DL): Q8_0 and Q4_0 (two 32-element blocks per zmm, vpdpbusd).
+//   - AVX-512BW (AVX3, AVX3_DL): Q4_K, Q5_K, Q6_K (one 64-element chunk per zmm).
+//   - every non-scalar target: F16 (fp16 -> f32 promote, FMA).
+// Anything else (other types or targets) runs the per-row simd::vec_dot_rows for each
+// activation row, so gemm_tile is defined for every type vec_dot accepts.
+// Results equal vec_dot up to float summation order (tests/kernels/simd-gemm-test.cpp).
+// clang-format off
+#include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/simd/layout.h"
+#include "kernels/simd/simd.h"
+
+#ifndef EDGELM_SIMD_GEMM_DECL_
+#define EDGELM_SIMD_GEMM_DECL_
+namespace edgelm::simd {
+extern const float* const kHalfToFloat;  // defined in vec-dot.cpp
+}  // namespace edgelm::simd
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd/gemm.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgelm::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Per-row fallback: one vec_dot_rows call per activation row.
+HWY_INLINE void GemmRowsFallback(GgmlType wt, int64_t n, const uint8_t* w, size_t ws,
+                                 int64_t nrows, const uint8_t* x, size_t xs, int64_t ncols,
+                                 float* y, size_t ys) {
+  for (int64_t c = 0; c < ncols; ++c)
+    simd::vec_dot_rows(wt, n, w, ws, nrows, x + static_cast<size_t>(c) * xs,
+                       y + static_cast<size_t>(c) * ys);
+}
+
+// Runs Tile<R, C> over the (nrows x ncols) block in 4 x 4 steps, smaller tiles at the edges.
+// Loop order: weight row group outer (its rows stay in L1), activation rows inner.
+template <template <int, int> class K>
+HWY_INLINE void TileLoop(int64_t n, const uint8_t* w, size_t ws, int64_t nrows, const uint8_t* x,
+                         size_t xs, int64_t ncols, float* y, size_t ys) {
+  for (int64_t r = 0; r < nrows; r += 4) {
+    const int64_t rn = std::min<int64_t>(4, nrows - r);
+    const uint8_t* wr = w + static_cast<size_t>(r) * ws;
+    for (int64_t c = 0; c < ncols; c += 4) {
+      const int64_t cn = std::min<int64_t>(4, ncols - c);
+      const uint8_t* xc = x + static_cast<size_t>(c) * xs;
+      float* yt = y + static_cast<size_t>(c) * ys + r;
+#define EDGELM_TILE_CASE(RR)                                 \
+  case RR:                                                   \
+    switch (cn) {                                            \
+      case 4:                                                \
+        K<RR, 4>::run(n, wr, ws, xc, xs, yt, ys);            \
+        break;                                               \
+      case 3:                                                \
+        K<RR, 3>::run(n, wr, ws, xc, xs, yt, ys);            \
+        break;                                               \
+      case 2:                                                \
+        K<RR, 2>::run(n, wr, ws, xc, xs, yt, ys);            \
+        break;                                               \
+      default:                                               \
+        K<RR, 1>::run(n, wr, ws, xc, xs, yt, ys);            \
+    }                                                        \
+    break;
+      switch (rn) {
+        EDGELM_TILE_CASE(4)
+        EDGELM_TILE_CASE(3)
+        EDGELM_TILE_CASE(2)
+        EDGELM_TILE_CASE(1)
+        default:
+          break;
+      }
+#undef EDGELM_TILE_CASE
+    }
+  }
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// ---------------------------------------------------------------- F16 x F16 (all targets)
+template <int R, int C>
+struct TileF16 {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const hn::ScalableTag<float> df;
+    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+    const int64_t nl = static_cast<int64_t>(hn::Lanes(df));
+    const hwy::float16_t* wp[R];
+    const hwy::float16_t* xp[C];
+    for (int r = 0; r < R; ++r) wp[r] = reinterpret_cast<const hwy::float16_t*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xp[c] = reinterpret_cast<const hwy::float16_t*>(x + c * xs);
+    decltype(hn::Zero(df)) acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = hn::Zero(df);
+    int64_t i = 0;
+    for (; i + nl <= n; i += nl) {
+      decltype(hn::Zero(df)) wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = hn::PromoteTo(df, hn::LoadU(dh, wp[r] + i));
+      for (int c = 0; c < C; ++c) {
+        const auto xv = hn::PromoteTo(df, hn::LoadU(dh, xp[c] + i));
+        for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(wv[r], xv, acc[r][c]);
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      for (int r = 0; r < R; ++r) {
+        float s = hn::GetLane(hn::SumOfLanes(df, acc[r][c]));
+        const auto* wr = reinterpret_cast<const uint16_t*>(wp[r]);
+        const auto* xr = reinterpret_cast<const uint16_t*>(xp[c]);
+        for (int64_t k = i; k < n; ++k) s += f16_to_f32(wr[k]) * f16_to_f32(xr[k]);
+        y[c * ys + r] = s;
+      }
+    }
+  }
+};
+#endif  // HWY_TARGET != HWY_SCALAR
+
+#if HWY_ARCH_X86 && HWY_TARGET == HWY_AVX3_DL
+#define EDGELM_GEMM_VNNI 1
+// ---------------------------------------------------------------- AVX-512 VNNI Q8_0 / Q4_0
+// EVEX vpdpbusd through inline asm (Highway 1.0.3 does not enable avx512vnni for AVX3_DL; the
+// target guarantees it at runtime). acc += sum of 4 adjacent u8 * i8 products per int32 lane.
+HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u, __m512i s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
+}
+HWY_INLINE float Half(uint16_t h) { return kHalfToFloat[h]; }
+HWY_INLINE __m512i LoadPair(const void* a, const void* b) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(a))),
+      _mm256_loadu_si256(static_cast<const __m256i*>(b)), 1);
+}
+// Lanes 0..7 = s0, lanes 8..15 = s1.
+HWY_INLINE __m512 ScalePair(float s0, float s1) {
+  return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+
+// Q8_0 x Q8_0: the activations are made unsigned (y + 128, an xor of the sign bit) so vpdpbusd
+// takes them directly against the signed weights; the accumulator starts at -128 * sum(x) per
+// lane (one vpdpbusd per weight block pair, shared by the C activation rows). Per (r, c) and
+// 64 elements: vpdpbusd, cvt, mul (scales), fma.
+template <int R, int C>
+struct TileQ8_0 {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ8_0* wb[R];
+    const BlockQ8_0* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ8_0*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_0*>(x + c * xs);
+    const int64_t nb = n / kQK;
+    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+      const bool tail = i + 1 >= nb;
+      const int64_t i1 = tail ? i : i + 1;
+      __m512i wv[R], off[R];
+      __m512 dw[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        wv[r] = LoadPair(wb[r][i].qs, wb[r][i1].qs);
+        const __m512i sw = Dpbusd(_mm512_setzero_si512(), ones, wv[r]);
+        off[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sw, 7));
+        dw[r] = ScalePair(Half(wb[r][i].d), Half(wb[r][i1].d));
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        const __m512i yu = _mm512_xor_si512(LoadPair(xb[c][i].qs, xb[c][i1].qs), sign);
+        const __m512 dx = ScalePair(Half(xb[c][i].d), tail ? 0.0f : Half(xb[c][i1].d));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const __m512i p = Dpbusd(off[r], yu, wv[r]);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+// Q4_0 x Q8_0: 128-bit lanes hold [block0 & 0x0F, block0 & 0xF0, block1 & 0x0F, block1 & 0xF0]
+// (unsigned, no shifts); lanes 4..7 of each block carry a factor 16 removed at the end. The
+// offset term (8 resp. 128) * sum(y) starts the accumulator (per activation block pair, shared
+// by the R weight rows).
+HWY_INLINE __m512i LoadQ4Pair(const uint8_t* q0, const uint8_t* q1) {
+  const __m256i t = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q1)), 1);
+  const __m512i z =
+      _mm512_shuffle_i64x2(_mm512_castsi256_si512(t), _mm512_castsi256_si512(t), 0x50);
+  const __m512i mask = _mm512_broadcast_i64x4(
+      _mm256_setr_m128i(_mm_set1_epi8(0x0F), _mm_set1_epi8(static_cast<char>(0xF0))));
+  return _mm512_and_si512(z, mask);
+}
+
+template <int R, int C>
+struct TileQ4_0 {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ4_0* wb[R];
+    const BlockQ8_0* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ4_0*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_0*>(x + c * xs);
+    const int64_t nb = n / kQK;
+    const __m512i q4off = _mm512_broadcast_i64x4(
+        _mm256_setr_m128i(_mm_set1_epi8(8), _mm_set1_epi8(static_cast<char>(128))));
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+      const bool tail = i + 1 >= nb;
+      const int64_t i1 = tail ? i : i + 1;
+      __m512i wv[R];
+      __m512 dw[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        wv[r] = LoadQ4Pair(wb[r][i].qs, wb[r][i1].qs);
+        dw[r] = ScalePair(Half(wb[r][i].d), Half(wb[r][i1].d));
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        const __m512i yv = LoadPair(xb[c][i].qs, xb[c][i1].qs);
+        const __m512i off =
+            _mm512_sub_epi32(_mm512_setzero_si512(), Dpbusd(_mm512_setzero_si512(), q4off, yv));
+        const __m512 dx = ScalePair(Half(xb[c][i].d), tail ? 0.0f : Half(xb[c][i1].d));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const __m512i p = Dpbusd(off, wv[r], yv);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    const __m512 unscale = _mm512_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1,
+                                          1, 0.0625f, 0.0625f, 0.0625f, 0.0625f);
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r)
+        y[c * ys + r] = _mm512_reduce_add_ps(_mm512_mul_ps(acc[r][c], unscale));
+  }
+};
+#else
+#define EDGELM_GEMM_VNNI 0
+#endif
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#define EDGELM_GEMM_AVX512 1
+// ---------------------------------------------------------------- AVX-512BW K-quants
+// Same arithmetic as the vec_dot kernels (DotQ45K512 / DotQ6K512 in vec-dot.cpp): integer sums
+// per super-block in the same order, so results are bitwise equal to vec_dot; here every weight
+// super-block is unpacked once (into registers / the stack) for C activation rows.
+HWY_INLINE __m512i Halves(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+HWY_INLINE __m512i Dpwssd(__m512i acc, __m512i a, __m512i b) {
+#if HWY_TARGET == HWY_AVX3_DL
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+HWY_INLINE float HalfK(uint16_t h) { return kHalfToFloat[h]; }
+
+// Q4_K / Q5_K packed 6-bit scales/mins -> 8 scale bytes and 8 min bytes (see vec-dot.cpp).
+HWY_INLINE void ScalesMinsK(const uint8_t* s, uint64_t* sc, uint64_t* m) {
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t k6 = 0x3F3F3F3Fu, k4 = 0x0F0F0F0Fu, k2 = 0x03030303u;
+  const uint32_t sc_lo = w[0] & k6;
+  const uint32_t m_lo = w[1] & k6;
+  const uint32_t sc_hi = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
+  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+
+// sum_j m[j] * pair[j]; pair = the 8 sums of 32 activations (hadd of the 16 bsums).
+HWY_INLINE int32_t MinsDot(__m128i m16, __m128i pair) {
+  __m128i p = _mm_madd_epi16(pair, m16);
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+  return _mm_cvtsi128_si32(p);
+}
+
+template <bool kQ5, int R, int C>
+struct TileQ45K {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    using Blk = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
+    const Blk* wb[R];
+    const BlockQ8K* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const Blk*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8K*>(x + c * xs);
+    const int64_t nb = n / kQKK;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i nib_shift = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(4));
+    __m512 acc[R][C];
+    float acc_m[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps(), acc_m[r][c] = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+      __m512i q[R][4], scale[R][4];
+      __m128i mn16[R];
+      float d[R], dmin[R];
+      for (int r = 0; r < R; ++r) {
+        const Blk& b = wb[r][i];
+        d[r] = HalfK(b.d);
+        dmin[r] = HalfK(b.dmin);
+        uint64_t sc8, mn8;
+        ScalesMinsK(b.scales, &sc8, &mn8);
+        mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+        const __m512i sc16 = _mm512_broadcast_i32x4(
+            _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
+        __m512i hbits = _mm512_setzero_si512();
+        if constexpr (kQ5)
+          hbits =
+              _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const __m512i qb = _mm512_broadcast_i64x4(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j)));
+          q[r][j] = _mm512_and_si512(_mm512_srlv_epi16(qb, nib_shift), m4);
+          if constexpr (kQ5) {
+            const __m512i hshift = Halves(_mm256_set1_epi16(static_cast<int16_t>(2 * j)),
+                                          _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)));
+            const __m512i h =
+                _mm512_and_si512(_mm512_srlv_epi16(hbits, hshift), _mm512_set1_epi8(1));
+            q[r][j] = _mm512_or_si512(q[r][j], _mm512_slli_epi16(h, 4));
+          }
+          const int k0 = 2 * j, k1 = 2 * j + 1;
+          const __m512i idx =
+              Halves(_mm256_set1_epi16(static_cast<int16_t>((2 * k0) | ((2 * k0 + 1) << 8))),
+                     _mm256_set1_epi16(static_cast<int16_t>((2 * k1) | ((2 * k1 + 1) << 8))));
+          scale[r][j] = _mm512_shuffle_epi8(sc16, idx);
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8K& yb = xb[c][i];
+        const __m128i pair =
+            _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums)),
+                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums + 8)));
+        __m512i yv[4];
+        for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
+        for (int r = 0; r < R; ++r) {
+          __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j)
+            sumi = Dpwssd(sumi, _mm512_maddubs_epi16(q[r][j], yv[j]), scale[r][j]);
+          acc_m[r][c] += dmin[r] * yb.d * static_cast<float>(MinsDot(mn16[r], pair));
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), _mm512_cvtepi32_ps(sumi),
+                                      acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]) - acc_m[r][c];
+  }
+};
+template <int R, int C>
+struct TileQ4K : TileQ45K<false, R, C> {};
+template <int R, int C>
+struct TileQ5K : TileQ45K<true, R, C> {};
+
+// Q6_K: per 128-element half, A = elements 0..63 (low nibbles + qh bits 0-1 / 2-3), B =
+// elements 64..127 (high nibbles + qh bits 4-5 / 6-7); one vpermw places the 16 scales.
+template <int R, int C>
+struct TileQ6K {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ6K* wb[R];
+    const BlockQ8K* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ6K*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8K*>(x + c * xs);
+    const int64_t nb = n / kQKK;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m2 = _mm512_set1_epi8(0x03);
+    const __m512i sh_a = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(2));
+    const __m512i sh_b = Halves(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      __m512i qa[R][2], qb[R][2], sa[R][2], sb[R][2];
+      __m256i sc16[R];
+      float d[R];
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6K& b = wb[r][i];
+        d[r] = HalfK(b.d);
+        sc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        const __m512i sc512 = _mm512_castsi256_si512(sc16[r]);
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half) {
+          const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
+          const __m512i qh = _mm512_broadcast_i64x4(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
+          qa[r][half] = _mm512_or_si512(
+              _mm512_and_si512(ql, m4),
+              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
+          qb[r][half] = _mm512_or_si512(
+              _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
+          const int s0 = 8 * half;
+          const __m512i ia = _mm512_setr_epi32(
+              s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, (s0 + 1) * 0x10001,
+              (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 2) * 0x10001,
+              (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 3) * 0x10001,
+              (s0 + 3) * 0x10001, (s0 + 3) * 0x10001, (s0 + 3) * 0x10001);
+          const __m512i ib = _mm512_add_epi16(ia, _mm512_set1_epi16(4));
+          sa[r][half] = _mm512_permutexvar_epi16(ia, sc512);
+          sb[r][half] = _mm512_permutexvar_epi16(ib, sc512);
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8K& yb = xb[c][i];
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.bsums));
+        for (int r = 0; r < R; ++r) {
+          // Stored values are q+32: subtract 32 * sum_s sc_s * bsum_s.
+          __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(
+              _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[r]), 5)));
+#pragma GCC unroll 2
+          for (int half = 0; half < 2; ++half) {
+            const __m512i pa =
+                _mm512_maddubs_epi16(qa[r][half], _mm512_loadu_si512(yb.qs + 128 * half));
+            const __m512i pb =
+                _mm512_maddubs_epi16(qb[r][half], _mm512_loadu_si512(yb.qs + 128 * half + 64));
+            sumi = Dpwssd(Dpwssd(sumi, pa, sa[r][half]), pb, sb[r][half]);
+          }
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), _mm512_cvtepi32_ps(sumi),
+                                      acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+#else
+#define EDGELM_GEMM_AVX512 0
+#endif
+
+void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
+              const void* xq, size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xb = static_cast<const uint8_t*>(xq);
+  switch (wt) {
+#if HWY_TARGET != HWY_SCALAR
+    case GgmlType::kF16:
+      return TileLoop<TileF16>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+#endif
+#if EDGELM_GEMM_VNNI
+    case GgmlType::kQ8_0:
+      return TileLoop<TileQ8_0>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+    case GgmlType::kQ4_0:
+      return TileLoop<TileQ4_0>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+#endif
+#if EDGELM_GEMM_AVX512
+    case GgmlType::kQ4_K:
+      return TileLoop<TileQ4K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+    case GgmlType::kQ5_K:
+      return TileLoop<TileQ5K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+    case GgmlType::kQ6_K:
+      return TileLoop<TileQ6K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+#endif
+    default:
+      return GemmRowsFallback(wt, n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+  }
+}
+
+// Whether GemmTile has a tiled kernel (not the fallback) for wt on this target.
+bool GemmTiled(GgmlType wt) {
+  switch (wt) {
+#if HWY_TARGET != HWY_SCALAR
+    case GgmlType::kF16:
+      return true;
+#endif
+#if EDGELM_GEMM_VNNI
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+      return true;
+#endif
+#if EDGELM_GEMM_AVX512
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+#endif
+    default:
+      return false;
+  }
+}
+
+#undef EDGELM_GEMM_VNNI
+#undef EDGELM_GEMM_AVX512
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgelm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgelm::simd {
+
+HWY_EXPORT(GemmTile);
+HWY_EXPORT(GemmTiled);
+
+void gemm_tile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
+               const void* xq, size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+  if (nrows <= 0 || ncols <= 0) return;
+  if (!has_vec_dot(wt)) {
+    const auto* wb = static_cast<const uint8_t*>(w);
+    const auto* xb = static_cast<const uint8_t*>(xq);
+    for (int64_t c = 0; c < ncols; ++c)
+      for (int64_t r = 0; r < nrows; ++r)
+        y[static_cast<size_t>(c) * y_stride + static_cast<size_t>(r)] = ref_ops().vec_dot(
+            wt, n, wb + static_cast<size_t>(r) * w_stride, xb + static_cast<size_t>(c) * x_stride);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(GemmTile)(wt, n, w, w_stride, nrows, xq, x_stride, ncols, y, y_stride);
+}
+
+bool gemm_tiled(GgmlType wt) { return HWY_DYNAMIC_DISPATCH(GemmTiled)(wt); }
+
+}  // namespace edgelm::simd
+#endif  // HWY_ONCE

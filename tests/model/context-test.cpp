@@ -93,7 +93,7 @@ TEST_F(ContextTest, TruncateThenContinueMatchesFreshRun) {
   std::vector<int32_t> all = {5, 6, 7, 20, 21};
   auto lb = b->eval(all);
   ASSERT_TRUE(lb.ok());
-  EXPECT_LT(nerr(got, *lb), 1e-6);
+  EXPECT_LT(nerr(got, *lb), 1e-4);
 
   a->truncate(100);  // no-op
   EXPECT_EQ(a->n_past(), 5);
@@ -101,7 +101,7 @@ TEST_F(ContextTest, TruncateThenContinueMatchesFreshRun) {
   EXPECT_EQ(a->n_past(), 0);
   auto lc = a->eval(all);
   ASSERT_TRUE(lc.ok());
-  EXPECT_LT(nerr(*lc, *lb), 1e-6);
+  EXPECT_LT(nerr(*lc, *lb), 1e-4);
 }
 
 TEST_F(ContextTest, SplitBatchesMatchOneBatch) {
@@ -115,13 +115,13 @@ TEST_F(ContextTest, SplitBatchesMatchOneBatch) {
   auto b = split->eval(toks, true);
   ASSERT_TRUE(b.ok());
   ASSERT_EQ(b->size(), all.size());
-  EXPECT_LT(nerr(*b, all), 1e-6);
+  EXPECT_LT(nerr(*b, all), 1e-4);
   // Last-token logits equal the last row.
   split->reset();
   auto c = split->eval(toks);
   ASSERT_TRUE(c.ok());
   ASSERT_EQ(c->size(), static_cast<size_t>(spec_.n_vocab));
-  EXPECT_LT(nerr(*c, std::span<const float>(all).last(spec_.n_vocab)), 1e-6);
+  EXPECT_LT(nerr(*c, std::span<const float>(all).last(spec_.n_vocab)), 1e-4);
 }
 
 TEST_F(ContextTest, Defaults) {

@@ -114,31 +114,41 @@ TEST_P(ForwardTest, MatchesDoubleReference) {
 }
 
 // Prefill (one batch, m = len) and token-by-token decode must agree: the same rows through the
-// same roundings, only the batching differs.
+// same roundings, only the batching differs. With the reference op table the results are
+// identical (bound 1e-5). With the SIMD table the kernels' single-row (m = 1) and tiled
+// multi-row products may sum in different orders, and a last-bit difference can flip an F16 /
+// Q8 activation rounding downstream (measured up to 3e-3 on random Q8_0 models), so 1e-2 there.
 TEST_P(ForwardTest, PrefillMatchesDecode) {
   auto model = Model::load(path_, {.log_summary = false});
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   std::vector<int32_t> tokens = {3, 17, 5, 40, 2, 9, 11};
-  auto a = Context::create(**model, {.n_ctx = 16, .n_threads = 2});
-  auto b = Context::create(**model, {.n_ctx = 16, .n_threads = 1});
-  ASSERT_TRUE(a.ok() && b.ok());
-  auto pre = (*a)->eval(tokens, true);
-  ASSERT_TRUE(pre.ok()) << pre.status().to_string();
-  std::vector<float> prefill(pre->begin(), pre->end());
-  EXPECT_EQ((*a)->n_past(), 7);
   const int64_t V = spec_.n_vocab;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    auto step = (*b)->eval(std::span<const int32_t>(&tokens[i], 1));
-    ASSERT_TRUE(step.ok()) << step.status().to_string();
-    double num = 0, den = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      const double d = (*step)[v] - prefill[i * V + v];
-      num += d * d;
-      den += prefill[i * V + v] * prefill[i * V + v];
+  for (const Ops* ops : {&ref_ops(), &best_ops()}) {
+    const double bound = ops == &ref_ops() ? 1e-5 : 1e-2;
+    auto a = Context::create(**model, {.n_ctx = 16, .n_threads = 2, .ops = ops});
+    auto b = Context::create(**model, {.n_ctx = 16, .n_threads = 1, .ops = ops});
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto pre = (*a)->eval(tokens, true);
+    ASSERT_TRUE(pre.ok()) << pre.status().to_string();
+    std::vector<float> prefill(pre->begin(), pre->end());
+    EXPECT_EQ((*a)->n_past(), 7);
+    double worst = 0;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      auto step = (*b)->eval(std::span<const int32_t>(&tokens[i], 1));
+      ASSERT_TRUE(step.ok()) << step.status().to_string();
+      double num = 0, den = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        const double d = (*step)[v] - prefill[i * V + v];
+        num += d * d;
+        den += prefill[i * V + v] * prefill[i * V + v];
+      }
+      worst = std::max(worst, std::sqrt(num / den));
+      EXPECT_LT(std::sqrt(num / den), bound) << "ops " << ops->name << " position " << i;
     }
-    EXPECT_LT(std::sqrt(num / den), 1e-5) << "position " << i;
+    EXPECT_EQ((*b)->n_past(), 7);
+    std::printf("[ %s %s ops=%s ] prefill vs decode nerr %.3g (bound %.0e)\n", GetParam().arch,
+                type_name(GetParam().type), ops->name, worst, bound);
   }
-  EXPECT_EQ((*b)->n_past(), 7);
 }
 
 std::vector<Case> all_cases() {

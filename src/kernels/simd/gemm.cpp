@@ -287,14 +287,6 @@ HWY_INLINE void ScalesMinsK(const uint8_t* s, uint64_t* sc, uint64_t* m) {
   *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
 }
 
-// sum_j m[j] * pair[j]; pair = the 8 sums of 32 activations (hadd of the 16 bsums).
-HWY_INLINE int32_t MinsDot(__m128i m16, __m128i pair) {
-  __m128i p = _mm_madd_epi16(pair, m16);
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-  return _mm_cvtsi128_si32(p);
-}
-
 template <bool kQ5, int R, int C>
 struct TileQ45K {
   static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
@@ -308,17 +300,16 @@ struct TileQ45K {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i nib_shift = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(4));
     __m512 acc[R][C];
-    float acc_m[R][C];
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps(), acc_m[r][c] = 0.0f;
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
       __m512i q[R][4], scale[R][4];
       __m128i mn16[R];
-      float d[R], dmin[R];
+      __m512 d[R], dmin[R];
       for (int r = 0; r < R; ++r) {
         const Blk& b = wb[r][i];
-        d[r] = HalfK(b.d);
-        dmin[r] = HalfK(b.dmin);
+        d[r] = _mm512_set1_ps(HalfK(b.d));
+        dmin[r] = _mm512_set1_ps(HalfK(b.dmin));
         uint64_t sc8, mn8;
         ScalesMinsK(b.scales, &sc8, &mn8);
         mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
@@ -352,6 +343,7 @@ struct TileQ45K {
         const __m128i pair =
             _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums)),
                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums + 8)));
+        const __m512 dy = _mm512_set1_ps(yb.d);
         __m512i yv[4];
         for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
         for (int r = 0; r < R; ++r) {
@@ -359,14 +351,18 @@ struct TileQ45K {
 #pragma GCC unroll 4
           for (int j = 0; j < 4; ++j)
             sumi = Dpwssd(sumi, _mm512_maddubs_epi16(q[r][j], yv[j]), scale[r][j]);
-          acc_m[r][c] += dmin[r] * yb.d * static_cast<float>(MinsDot(mn16[r], pair));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), _mm512_cvtepi32_ps(sumi),
+          // Min term: 4 int32 partial sums of m[j] * pair[j] in lanes 0..3, subtracted in
+          // float (no horizontal sum per super-block).
+          const __m512 mins =
+              _mm512_cvtepi32_ps(_mm512_zextsi128_si512(_mm_madd_epi16(pair, mn16[r])));
+          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(d[r], dy), _mm512_cvtepi32_ps(sumi),
                                       acc[r][c]);
+          acc[r][c] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin[r], dy), mins, acc[r][c]);
         }
       }
     }
     for (int c = 0; c < C; ++c)
-      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]) - acc_m[r][c];
+      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]);
   }
 };
 template <int R, int C>

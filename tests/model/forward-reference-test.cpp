@@ -117,14 +117,16 @@ TEST_P(ForwardTest, MatchesDoubleReference) {
 // same roundings, only the batching differs. With the reference op table the results are
 // identical (bound 1e-5). With the SIMD table the kernels' single-row (m = 1) and tiled
 // multi-row products may sum in different orders, and a last-bit difference can flip an F16 /
-// Q8 activation rounding downstream (measured up to 3e-3 on random Q8_0 models), so 1e-2 there.
+// Q8 activation rounding downstream, which these random models amplify (measured up to 3e-3
+// for Q8_0 in optimized builds, 2e-2 for Q4_K at -O0), so the bound there is the same 5e-2 as
+// for quantized models against the double reference.
 TEST_P(ForwardTest, PrefillMatchesDecode) {
   auto model = Model::load(path_, {.log_summary = false});
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   std::vector<int32_t> tokens = {3, 17, 5, 40, 2, 9, 11};
   const int64_t V = spec_.n_vocab;
   for (const Ops* ops : {&ref_ops(), &best_ops()}) {
-    const double bound = ops == &ref_ops() ? 1e-5 : 1e-2;
+    const double bound = ops == &ref_ops() ? 1e-5 : 5e-2;
     auto a = Context::create(**model, {.n_ctx = 16, .n_threads = 2, .ops = ops});
     auto b = Context::create(**model, {.n_ctx = 16, .n_threads = 1, .ops = ops});
     ASSERT_TRUE(a.ok() && b.ok());

@@ -116,17 +116,23 @@ TEST(SimdGemm, TileMatchesVecDotEveryTarget) {
 }
 
 TEST(SimdGemm, TiledKernelsExistForMainTypes) {
-  // On the best target of an x86-64 AVX-512 VNNI or any SIMD host, F16 is tiled; Q8_0 / Q4_0
-  // are tiled on AVX3_DL. Print which are tiled so a regression to the fallback is visible.
+  // x86: Q8_0 / Q4_0 / F16 are tiled from AVX2 up, K-quants on AVX-512 (AVX3, AVX3_DL); F16 on
+  // every SIMD target. Prints the table so a regression to the per-row fallback is visible.
   for_each_target([&](const char* target) {
     for (GgmlType wt : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K,
                         GgmlType::kQ6_K, GgmlType::kF16}) {
       std::printf("[ gemm     ] %-8s %-5s %s\n", target, type_traits(wt)->name,
                   simd::gemm_tiled(wt) ? "tiled" : "per-row fallback");
     }
-    if (std::string(target) == "AVX3_DL") {
+    const std::string t(target);
+    if (t == "AVX2" || t == "AVX3" || t == "AVX3_DL") {
       EXPECT_TRUE(simd::gemm_tiled(GgmlType::kQ8_0));
       EXPECT_TRUE(simd::gemm_tiled(GgmlType::kQ4_0));
+      EXPECT_TRUE(simd::gemm_tiled(GgmlType::kF16));
+    }
+    if (t == "AVX3" || t == "AVX3_DL") {
+      EXPECT_TRUE(simd::gemm_tiled(GgmlType::kQ4_K));
+      EXPECT_TRUE(simd::gemm_tiled(GgmlType::kQ6_K));
     }
   });
 }

@@ -5,6 +5,7 @@
 // activation rows and each activation block once per R weight rows. Kernels:
 //   - AVX-512 VNNI (AVX3_DL): Q8_0 and Q4_0 (two 32-element blocks per zmm, vpdpbusd).
 //   - AVX-512BW (AVX3, AVX3_DL): Q4_K, Q5_K, Q6_K (one 64-element chunk per zmm).
+//   - AVX2 and AVX3 without VNNI: Q8_0 and Q4_0 (one block per ymm, maddubs; 4x2 tiles on AVX2).
 //   - every non-scalar target: F16 (fp16 -> f32 promote, FMA).
 // Anything else (other types or targets) runs the per-row simd::vec_dot_rows for each
 // activation row, so gemm_tile is defined for every type vec_dot accepts.
@@ -49,24 +50,25 @@ HWY_INLINE void GemmRowsFallback(GgmlType wt, int64_t n, const uint8_t* w, size_
 
 // Runs Tile<R, C> over the (nrows x ncols) block in 4 x 4 steps, smaller tiles at the edges.
 // Loop order: weight row group outer (its rows stay in L1), activation rows inner.
-template <template <int, int> class K>
+// kCols (4 or 2) is the widest tile: 2 where only 16 vector registers exist (AVX2).
+template <template <int, int> class K, int kCols = 4>
 HWY_INLINE void TileLoop(int64_t n, const uint8_t* w, size_t ws, int64_t nrows, const uint8_t* x,
                          size_t xs, int64_t ncols, float* y, size_t ys) {
   for (int64_t r = 0; r < nrows; r += 4) {
     const int64_t rn = std::min<int64_t>(4, nrows - r);
     const uint8_t* wr = w + static_cast<size_t>(r) * ws;
-    for (int64_t c = 0; c < ncols; c += 4) {
-      const int64_t cn = std::min<int64_t>(4, ncols - c);
+    for (int64_t c = 0; c < ncols; c += kCols) {
+      const int64_t cn = std::min<int64_t>(kCols, ncols - c);
       const uint8_t* xc = x + static_cast<size_t>(c) * xs;
       float* yt = y + static_cast<size_t>(c) * ys + r;
 #define EDGELM_TILE_CASE(RR)                                 \
   case RR:                                                   \
     switch (cn) {                                            \
       case 4:                                                \
-        K<RR, 4>::run(n, wr, ws, xc, xs, yt, ys);            \
+        K<RR, kCols == 4 ? 4 : 1>::run(n, wr, ws, xc, xs, yt, ys); \
         break;                                               \
       case 3:                                                \
-        K<RR, 3>::run(n, wr, ws, xc, xs, yt, ys);            \
+        K<RR, kCols == 4 ? 3 : 1>::run(n, wr, ws, xc, xs, yt, ys); \
         break;                                               \
       case 2:                                                \
         K<RR, 2>::run(n, wr, ws, xc, xs, yt, ys);            \
@@ -253,6 +255,115 @@ struct TileQ4_0 {
 };
 #else
 #define EDGELM_GEMM_VNNI 0
+#endif
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2 && HWY_TARGET != HWY_AVX3_DL
+#define EDGELM_GEMM_AVX2 1
+// ---------------------------------------------------------------- AVX2 / AVX3 Q8_0 / Q4_0
+// One 32-element block per ymm (maddubs/madd, as the AVX2 vec_dot kernels). AVX2 has 16 ymm
+// registers: tiles of 4 weight rows x 2 activation rows; AVX3 (32 registers): 4 x 4.
+HWY_INLINE float Half2(uint16_t h) { return kHalfToFloat[h]; }
+HWY_INLINE __m256i Load256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// Q8_0: |w| . sign(x, w) per (weight row, activation row).
+template <int R, int C>
+struct TileQ8_0x2 {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ8_0* wb[R];
+    const BlockQ8_0* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ8_0*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_0*>(x + c * xs);
+    const int64_t nb = n / kQK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      __m256i wv[R], aw[R];
+      __m256 dw[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        wv[r] = Load256(wb[r][i].qs);
+        aw[r] = _mm256_sign_epi8(wv[r], wv[r]);
+        dw[r] = _mm256_set1_ps(Half2(wb[r][i].d));
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        const __m256i xv = Load256(xb[c][i].qs);
+        const __m256 dx = _mm256_set1_ps(Half2(xb[c][i].d));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const __m256i p = _mm256_madd_epi16(
+              _mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wv[r])), ones);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = HsumF32x8(acc[r][c]);
+  }
+  static HWY_INLINE float HsumF32x8(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 h = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
+};
+
+// Q4_0: nibbles unpacked once per weight row (0..15), the offset 8 * x shared per activation
+// row: (q - 8) . x = maddubs(q, x) - maddubs(8, x) in int16 (|.| <= 2 * 15 * 128: no
+// saturation).
+template <int R, int C>
+struct TileQ4_0x2 {
+  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ4_0* wb[R];
+    const BlockQ8_0* xb[C];
+    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ4_0*>(w + r * ws);
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_0*>(x + c * xs);
+    const int64_t nb = n / kQK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i eight = _mm256_set1_epi8(8);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      __m256i q[R];
+      __m256 dw[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[r][i].qs));
+        q[r] = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1), m4);
+        dw[r] = _mm256_set1_ps(Half2(wb[r][i].d));
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        const __m256i xv = Load256(xb[c][i].qs);
+        const __m256i ex = _mm256_maddubs_epi16(eight, xv);
+        const __m256 dx = _mm256_set1_ps(Half2(xb[c][i].d));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const __m256i p =
+              _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q[r], xv), ex), ones);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx), _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = TileQ8_0x2<1, 1>::HsumF32x8(acc[r][c]);
+  }
+};
+#if HWY_TARGET <= HWY_AVX3
+constexpr int kAvx2Cols = 4;
+#else
+constexpr int kAvx2Cols = 2;
+#endif
+#else
+#define EDGELM_GEMM_AVX2 0
 #endif
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -462,6 +573,14 @@ void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nr
     case GgmlType::kQ4_0:
       return TileLoop<TileQ4_0>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
 #endif
+#if EDGELM_GEMM_AVX2
+    case GgmlType::kQ8_0:
+      return TileLoop<TileQ8_0x2, kAvx2Cols>(n, wb, w_stride, nrows, xb, x_stride, ncols, y,
+                                             y_stride);
+    case GgmlType::kQ4_0:
+      return TileLoop<TileQ4_0x2, kAvx2Cols>(n, wb, w_stride, nrows, xb, x_stride, ncols, y,
+                                             y_stride);
+#endif
 #if EDGELM_GEMM_AVX512
     case GgmlType::kQ4_K:
       return TileLoop<TileQ4K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
@@ -487,6 +606,11 @@ bool GemmTiled(GgmlType wt) {
     case GgmlType::kQ4_0:
       return true;
 #endif
+#if EDGELM_GEMM_AVX2
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+      return true;
+#endif
 #if EDGELM_GEMM_AVX512
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
@@ -499,6 +623,7 @@ bool GemmTiled(GgmlType wt) {
 }
 
 #undef EDGELM_GEMM_VNNI
+#undef EDGELM_GEMM_AVX2
 #undef EDGELM_GEMM_AVX512
 
 }  // namespace HWY_NAMESPACE

@@ -447,6 +447,11 @@ struct TileQ45K {
               Halves(_mm256_set1_epi16(static_cast<int16_t>((2 * k0) | ((2 * k0 + 1) << 8))),
                      _mm256_set1_epi16(static_cast<int16_t>((2 * k1) | ((2 * k1 + 1) << 8))));
           scale[r][j] = _mm512_shuffle_epi8(sc16, idx);
+#if HWY_TARGET == HWY_AVX3_DL
+          // Float scales per int32 lane (lanes 0..7: sc[2j], 8..15: sc[2j+1]), kept as bits.
+          scale[r][j] = _mm512_castps_si512(
+              _mm512_cvtepi32_ps(_mm512_and_si512(scale[r][j], _mm512_set1_epi32(0xFFFF))));
+#endif
         }
       }
       for (int c = 0; c < C; ++c) {
@@ -458,16 +463,28 @@ struct TileQ45K {
         __m512i yv[4];
         for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
         for (int r = 0; r < R; ++r) {
+#if HWY_TARGET == HWY_AVX3_DL
+          // VNNI: one vpdpbusd per chunk (u8 nibbles x s8 activations), the 6-bit scales
+          // applied in float (every partial sum is an integer below 2^24: exact, so equal to
+          // the integer path). Halves the integer-multiply work of maddubs + vpdpwssd.
+          __m512 sumf = _mm512_setzero_ps();
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const __m512i dp = Dpbusd(_mm512_setzero_si512(), q[r][j], yv[j]);
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(scale[r][j]), _mm512_cvtepi32_ps(dp), sumf);
+          }
+#else
           __m512i sumi = _mm512_setzero_si512();
 #pragma GCC unroll 4
           for (int j = 0; j < 4; ++j)
             sumi = Dpwssd(sumi, _mm512_maddubs_epi16(q[r][j], yv[j]), scale[r][j]);
+          const __m512 sumf = _mm512_cvtepi32_ps(sumi);
+#endif
           // Min term: 4 int32 partial sums of m[j] * pair[j] in lanes 0..3, subtracted in
           // float (no horizontal sum per super-block).
           const __m512 mins =
               _mm512_cvtepi32_ps(_mm512_zextsi128_si512(_mm_madd_epi16(pair, mn16[r])));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(d[r], dy), _mm512_cvtepi32_ps(sumi),
-                                      acc[r][c]);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(d[r], dy), sumf, acc[r][c]);
           acc[r][c] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin[r], dy), mins, acc[r][c]);
         }
       }

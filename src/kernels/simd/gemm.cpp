@@ -545,6 +545,13 @@ struct TileQ6K {
           const __m512i ib = _mm512_add_epi16(ia, _mm512_set1_epi16(4));
           sa[r][half] = _mm512_permutexvar_epi16(ia, sc512);
           sb[r][half] = _mm512_permutexvar_epi16(ib, sc512);
+#if HWY_TARGET == HWY_AVX3_DL
+          // Float scale per int32 lane (the int16 in each lane's low half), kept as bits.
+          sa[r][half] = _mm512_castps_si512(
+              _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sa[r][half], 16), 16)));
+          sb[r][half] = _mm512_castps_si512(
+              _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sb[r][half], 16), 16)));
+#endif
         }
       }
       for (int c = 0; c < C; ++c) {
@@ -554,6 +561,19 @@ struct TileQ6K {
           // Stored values are q+32: subtract 32 * sum_s sc_s * bsum_s.
           __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(
               _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[r]), 5)));
+#if HWY_TARGET == HWY_AVX3_DL
+          // VNNI: vpdpbusd (6-bit u8 x s8) per 64 elements, the sub-block scales in float.
+          __m512 sumf = _mm512_cvtepi32_ps(sumi);
+#pragma GCC unroll 2
+          for (int half = 0; half < 2; ++half) {
+            const __m512i pa =
+                Dpbusd(_mm512_setzero_si512(), qa[r][half], _mm512_loadu_si512(yb.qs + 128 * half));
+            const __m512i pb = Dpbusd(_mm512_setzero_si512(), qb[r][half],
+                                      _mm512_loadu_si512(yb.qs + 128 * half + 64));
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(sa[r][half]), _mm512_cvtepi32_ps(pa), sumf);
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(sb[r][half]), _mm512_cvtepi32_ps(pb), sumf);
+          }
+#else
 #pragma GCC unroll 2
           for (int half = 0; half < 2; ++half) {
             const __m512i pa =
@@ -562,8 +582,9 @@ struct TileQ6K {
                 _mm512_maddubs_epi16(qb[r][half], _mm512_loadu_si512(yb.qs + 128 * half + 64));
             sumi = Dpwssd(Dpwssd(sumi, pa, sa[r][half]), pb, sb[r][half]);
           }
-          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), _mm512_cvtepi32_ps(sumi),
-                                      acc[r][c]);
+          const __m512 sumf = _mm512_cvtepi32_ps(sumi);
+#endif
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), sumf, acc[r][c]);
         }
       }
     }

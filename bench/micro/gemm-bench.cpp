@@ -67,8 +67,8 @@ void BM_Gemm4096(benchmark::State& state, GgmlType wt, bool tiled) {
 }
 
 int register_gemm() {
-  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K,
-                     GgmlType::kF16}) {
+  for (GgmlType t :
+       {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kF16}) {
     const std::string s(type_name(t));
     for (bool tiled : {true, false}) {
       benchmark::RegisterBenchmark(("Gemm4096/" + s + (tiled ? "/tiled" : "/rows")).c_str(),

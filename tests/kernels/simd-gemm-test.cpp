@@ -68,8 +68,8 @@ double check(const Problem& p, const std::vector<float>& y, const char* what) {
   double worst = 0;
   for (int64_t c = 0; c < p.m; ++c) {
     for (int64_t r = 0; r < p.rows; ++r) {
-      const float want = simd::vec_dot(p.wt, p.n, p.w.data() + r * p.w_row,
-                                       p.xq.data() + c * p.x_row);
+      const float want =
+          simd::vec_dot(p.wt, p.n, p.w.data() + r * p.w_row, p.xq.data() + c * p.x_row);
       const float got = y[static_cast<size_t>(c * p.rows + r)];
       const double scale = abs_dot(p, r, c);
       EXPECT_GT(scale, 0.0);
@@ -89,10 +89,9 @@ struct TypeCase {
 };
 
 const TypeCase kTypes[] = {
-    {GgmlType::kQ8_0, 96},  {GgmlType::kQ4_0, 160}, {GgmlType::kQ4_K, 512},
-    {GgmlType::kQ5_K, 256}, {GgmlType::kQ6_K, 512}, {GgmlType::kF16, 70},
-    {GgmlType::kF32, 33},   {GgmlType::kBF16, 48},  {GgmlType::kQ8_0, 32},
-    {GgmlType::kQ4_0, 64},
+    {GgmlType::kQ8_0, 96},  {GgmlType::kQ4_0, 160}, {GgmlType::kQ4_K, 512}, {GgmlType::kQ5_K, 256},
+    {GgmlType::kQ6_K, 512}, {GgmlType::kF16, 70},   {GgmlType::kF32, 33},   {GgmlType::kBF16, 48},
+    {GgmlType::kQ8_0, 32},  {GgmlType::kQ4_0, 64},
 };
 
 TEST(SimdGemm, TileMatchesVecDotEveryTarget) {
@@ -104,8 +103,8 @@ TEST(SimdGemm, TileMatchesVecDotEveryTarget) {
       for_each_target([&](const char* target) {
         for (int64_t m : ms) {
           std::vector<float> y(static_cast<size_t>(m * rows), std::nanf(""));
-          simd::gemm_tile(tc.wt, tc.n, p.w.data(), p.w_row, rows, p.xq.data(), p.x_row, m,
-                          y.data(), static_cast<size_t>(rows));
+          simd::gemm_tile(tc.wt, tc.n, p.w.data(), p.w_row, rows, p.xq.data(), p.x_row, m, y.data(),
+                          static_cast<size_t>(rows));
           Problem q = p;
           q.m = m;
           check(q, y, target);

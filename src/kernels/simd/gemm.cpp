@@ -40,9 +40,8 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Per-row fallback: one vec_dot_rows call per activation row.
-HWY_INLINE void GemmRowsFallback(GgmlType wt, int64_t n, const uint8_t* w, size_t ws,
-                                 int64_t nrows, const uint8_t* x, size_t xs, int64_t ncols,
-                                 float* y, size_t ys) {
+HWY_INLINE void GemmRowsFallback(GgmlType wt, int64_t n, const uint8_t* w, size_t ws, int64_t nrows,
+                                 const uint8_t* x, size_t xs, int64_t ncols, float* y, size_t ys) {
   for (int64_t c = 0; c < ncols; ++c)
     simd::vec_dot_rows(wt, n, w, ws, nrows, x + static_cast<size_t>(c) * xs,
                        y + static_cast<size_t>(c) * ys);
@@ -61,21 +60,21 @@ HWY_INLINE void TileLoop(int64_t n, const uint8_t* w, size_t ws, int64_t nrows, 
       const int64_t cn = std::min<int64_t>(kCols, ncols - c);
       const uint8_t* xc = x + static_cast<size_t>(c) * xs;
       float* yt = y + static_cast<size_t>(c) * ys + r;
-#define EDGELM_TILE_CASE(RR)                                 \
-  case RR:                                                   \
-    switch (cn) {                                            \
-      case 4:                                                \
+#define EDGELM_TILE_CASE(RR)                                       \
+  case RR:                                                         \
+    switch (cn) {                                                  \
+      case 4:                                                      \
         K<RR, kCols == 4 ? 4 : 1>::run(n, wr, ws, xc, xs, yt, ys); \
-        break;                                               \
-      case 3:                                                \
+        break;                                                     \
+      case 3:                                                      \
         K<RR, kCols == 4 ? 3 : 1>::run(n, wr, ws, xc, xs, yt, ys); \
-        break;                                               \
-      case 2:                                                \
-        K<RR, 2>::run(n, wr, ws, xc, xs, yt, ys);            \
-        break;                                               \
-      default:                                               \
-        K<RR, 1>::run(n, wr, ws, xc, xs, yt, ys);            \
-    }                                                        \
+        break;                                                     \
+      case 2:                                                      \
+        K<RR, 2>::run(n, wr, ws, xc, xs, yt, ys);                  \
+        break;                                                     \
+      default:                                                     \
+        K<RR, 1>::run(n, wr, ws, xc, xs, yt, ys);                  \
+    }                                                              \
     break;
       switch (rn) {
         EDGELM_TILE_CASE(4)
@@ -296,8 +295,8 @@ struct TileQ8_0x2 {
         const __m256 dx = _mm256_set1_ps(Half2(xb[c][i].d));
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
-          const __m256i p = _mm256_madd_epi16(
-              _mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wv[r])), ones);
+          const __m256i p =
+              _mm256_madd_epi16(_mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wv[r])), ones);
           acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx), _mm256_cvtepi32_ps(p), acc[r][c]);
         }
       }
@@ -424,8 +423,8 @@ struct TileQ45K {
         uint64_t sc8, mn8;
         ScalesMinsK(b.scales, &sc8, &mn8);
         mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
-        const __m512i sc16 = _mm512_broadcast_i32x4(
-            _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
+        const __m512i sc16 =
+            _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
         __m512i hbits = _mm512_setzero_si512();
         if constexpr (kQ5)
           hbits =
@@ -596,8 +595,8 @@ struct TileQ6K {
 #define EDGELM_GEMM_AVX512 0
 #endif
 
-void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
-              const void* xq, size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq,
+              size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xb = static_cast<const uint8_t*>(xq);
   switch (wt) {

@@ -1,0 +1,50 @@
+// F16 flash-attention steps, as llama.cpp's CPU flash attention computes them: the running
+// value sum of the online softmax is kept in F16 and rounded once per step. Two tables with
+// bit-identical results: ref_attn_ops() (scalar, quant/fp16.h conversions) and
+// best_attn_ops() (Highway, simd/attention.cpp; F16C/NEON/SVE conversions where they round to
+// nearest even exactly like fp32_to_fp16, the scalar conversions on targets where Highway
+// emulates them). attention_row() runs one query row over a range of cached keys/values.
+//
+//   const AttnOps& a = best_attn_ops();
+//   a.scale_f16(acc, ms, hd);            // acc[d] = f16(f32(acc[d]) * ms)
+//   a.mad_f16(acc, v_row, vs, hd);       // acc[d] = f16(f32(double(v[d]) * vs + acc[d]))
+//   attention_row(a, ops, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace edgelm {
+
+struct AttnOps {
+  const char* name;  // "ref" or "simd"
+  // acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * s), d in [0, n).
+  void (*scale_f16)(uint16_t* acc, float s, int64_t n);
+  // acc[d] = fp32_to_fp16(float(double(fp16_to_fp32(v[d])) * s + fp16_to_fp32(acc[d]))): the
+  // product is exact in double, the sum rounded to double, then float, then F16.
+  void (*mad_f16)(uint16_t* acc, const uint16_t* v, float s, int64_t n);
+  // out[d] = fp16_to_fp32(acc[d]) * s.
+  void (*f16_to_f32_scaled)(const uint16_t* acc, float s, float* out, int64_t n);
+};
+
+const AttnOps& ref_attn_ops();
+// The Highway table (every call dispatches to the current target); ref_attn_ops() when the
+// environment variable EDGELM_KERNELS is "ref".
+const AttnOps& best_attn_ops();
+
+// Causal flash attention of one query row (q16: hd F16 values, the query rounded to F16) over
+// keys/values j in [0, n_kv) at k + j * k_stride, v + j * v_stride (F16, hd each): scores
+// ops.vec_dot(kF16, hd, k_j, q16) * scale, online softmax, running value sum in F16 (`acc`, hd
+// halves of scratch), out = acc / sum of weights (hd floats).
+void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const uint16_t* k,
+                   size_t k_stride, const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd,
+                   float scale, uint16_t* acc, float* out);
+
+namespace simd {
+// The Highway attention steps for the current target (tests: run under force_target).
+const AttnOps& attn_ops();
+}  // namespace simd
+
+}  // namespace edgelm

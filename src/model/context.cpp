@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +12,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "kernels/attention.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -101,8 +103,7 @@ Context::Context(const Model& model, const ContextOptions& options, int n_ctx, i
   gate_.resize(B * hp.n_ff);
   up_.resize(B * hp.n_ff);
   h_.resize(B * hp.n_ff);
-  rope_cos_.resize(B * hp.n_rot / 2);
-  rope_sin_.resize(B * hp.n_rot / 2);
+  attn_ops_ = std::strncmp(ops_->name, "ref", 3) == 0 ? &ref_attn_ops() : &best_attn_ops();
   logits_.resize(static_cast<size_t>(hp.n_vocab));
   thread_scratch_.resize(static_cast<size_t>(pool_->num_threads()));
   for (ThreadScratch& s : thread_scratch_) {
@@ -149,11 +150,11 @@ StatusOr<std::span<const float>> Context::eval(std::span<const int32_t> tokens, 
   return std::span<const float>(logits_.data(), all_logits ? static_cast<size_t>(n) * V : V);
 }
 
-void Context::apply_rope(float* x, int64_t n_heads, int row) const {
+void Context::apply_rope(float* x, int64_t n_heads, int pos) const {
   const HParams& hp = model_.hparams();
   const int64_t half = hp.n_rot / 2;
-  const float* c = rope_cos_.data() + static_cast<size_t>(row) * half;
-  const float* s = rope_sin_.data() + static_cast<size_t>(row) * half;
+  const float* c = rope_cos_.data() + static_cast<size_t>(pos) * half;
+  const float* s = rope_sin_.data() + static_cast<size_t>(pos) * half;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* xh = x + h * hp.head_dim;
     if (hp.rope_type == RopeType::kNeox) {
@@ -182,41 +183,122 @@ void Context::attention(int layer, int m, int pos0) {
   // to F16 (the F16 keys' vec_dot type), scores scaled in F32, online softmax whose running
   // value sum is kept in F16 (rescaled on a new maximum, v * exp(s - max) added with one
   // rounding per step), divided by the F32 sum of weights at the end.
+  const AttnOps& aops = *attn_ops_;
+  const size_t KVs = static_cast<size_t>(hp.n_embd_kv());
   pool_->parallel_for(static_cast<size_t>(m * n_head), [&](size_t begin, size_t end, int thread) {
     ThreadScratch& ts = thread_scratch_[static_cast<size_t>(thread)];
-    uint16_t* acc = ts.acc16.data();
     for (size_t job = begin; job < end; ++job) {
       const int64_t i = static_cast<int64_t>(job) / n_head, h = static_cast<int64_t>(job) % n_head;
       const int64_t kvh = h / gqa;
-      const int64_t n_kv = pos0 + i + 1;  // causal: positions [0, pos]
       ops.quantize_row(GgmlType::kF16, q_.data() + i * Q + h * hd, ts.q16.data(), hd);
-      std::fill(acc, acc + hd, uint16_t{0});
-      float M = -INFINITY, S = 0.0f;
-      for (int64_t j = 0; j < n_kv; ++j) {
-        const float s =
-            ops.vec_dot(GgmlType::kF16, hd, kv_.k_row(layer, j) + kvh * hd, ts.q16.data()) * scale;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-          const float m_old = M;
-          M = s;
-          ms = std::exp(m_old - M);
-          for (int64_t d = 0; d < hd; ++d) acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * ms);
-        } else {
-          vs = std::exp(s - M);
-        }
-        const uint16_t* v = kv_.v_row(layer, j) + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) {
-          // Fused multiply-add, rounded once to F16 (double holds the product exactly).
-          const double r = static_cast<double>(fp16_to_fp32(v[d])) * vs + fp16_to_fp32(acc[d]);
-          acc[d] = fp32_to_fp16(static_cast<float>(r));
-        }
-        S = S * ms + vs;
-      }
-      const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-      float* out = attn_.data() + i * Q + h * hd;
-      for (int64_t d = 0; d < hd; ++d) out[d] = fp16_to_fp32(acc[d]) * inv;
+      const auto* q16 = reinterpret_cast<const uint16_t*>(ts.q16.data());
+      attention_row(aops, ops, q16, kv_.k_row(layer, 0) + kvh * hd, KVs,
+                    kv_.v_row(layer, 0) + kvh * hd, KVs, /*n_kv=*/pos0 + i + 1, hd, scale,
+                    ts.acc16.data(), attn_.data() + i * Q + h * hd);
     }
   });
+}
+
+void Context::ensure_rope(int n_pos) {
+  // RoPE angles per position, as ggml computes them: theta_i = p * base^(-2i/n_rot), in float,
+  // by repeated multiplication; divided by the optional frequency factors, times freq_scale.
+  // Cached per position (each position's values depend on nothing else).
+  const HParams& hp = model_.hparams();
+  const Weights& w = model_.weights();
+  const int64_t half = hp.n_rot / 2;
+  if (n_pos <= rope_valid_) return;
+  rope_cos_.resize(static_cast<size_t>(n_pos * half));
+  rope_sin_.resize(static_cast<size_t>(n_pos * half));
+  const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.n_rot));
+  for (int p = rope_valid_; p < n_pos; ++p) {
+    float theta = static_cast<float>(p);
+    for (int64_t k = 0; k < half; ++k) {
+      const float ff = w.rope_freqs ? w.rope_freqs.f32()[k] : 1.0f;
+      const float t = hp.rope_freq_scale * (theta / ff);
+      rope_cos_[static_cast<size_t>(p * half + k)] = std::cos(t);
+      rope_sin_[static_cast<size_t>(p * half + k)] = std::sin(t);
+      theta *= theta_scale;
+    }
+  }
+  rope_valid_ = n_pos;
+}
+
+void Context::matvec(std::initializer_list<MatVec> mvs, const float* x) {
+  // One activation row against several matrices sharing the input: x quantized once on the
+  // caller, then every matrix's rows in one pool job. vec_dot_rows/vec_dot per row range, so
+  // results are bit-identical to matmul with m = 1.
+  const Ops& ops = *ops_;
+  const GgmlType vt = vec_dot_type(mvs.begin()->t->type);
+  const int64_t n = mvs.begin()->t->ne0;
+  size_t total = 0;
+  for (const MatVec& mv : mvs) {
+    if (vec_dot_type(mv.t->type) != vt || mv.t->ne0 != n) {
+      for (const MatVec& m1 : mvs)
+        matmul(ops, *pool_, m1.t->type, m1.t->data, m1.t->ne1, m1.t->ne0, x, 1, m1.y,
+               mm_scratch_);
+      return;
+    }
+    total += static_cast<size_t>(mv.t->ne1);
+  }
+  const void* xq = x;
+  if (vt != GgmlType::kF32) {
+    const size_t need = row_size(vt, n);
+    if (mm_scratch_.size() < need) mm_scratch_.resize(need);
+    ops.quantize_row(vt, x, mm_scratch_.data(), n);
+    xq = mm_scratch_.data();
+  }
+  pool_->parallel_for(
+      total,
+      [&](size_t b, size_t e, int) {
+        size_t off = 0;
+        for (const MatVec& mv : mvs) {
+          const size_t rows = static_cast<size_t>(mv.t->ne1);
+          const size_t lo = std::max(b, off), hi = std::min(e, off + rows);
+          if (lo < hi) dot_rows(*mv.t, lo - off, hi - off, xq, mv.y);
+          off += rows;
+        }
+      },
+      16);
+}
+
+void Context::dot_rows(const TensorRef& t, size_t r0, size_t r1, const void* xq, float* y) const {
+  const Ops& ops = *ops_;
+  const size_t w_row = t.row_bytes();
+  if (ops.vec_dot_rows != nullptr) {
+    ops.vec_dot_rows(t.type, t.ne0, t.data + r0 * w_row, w_row, static_cast<int64_t>(r1 - r0),
+                     xq, y + r0);
+  } else {
+    for (size_t r = r0; r < r1; ++r) y[r] = ops.vec_dot(t.type, t.ne0, t.data + r * w_row, xq);
+  }
+}
+
+void Context::ffn_swiglu_m1(const TensorRef& gate, const TensorRef& up, const float* x) {
+  // Decode: gate and up rows for the same range in one job, then swiglu on that range. Ranges
+  // start at multiples of 64, so the SIMD swiglu splits vector and tail lanes exactly as one
+  // call over the whole row would.
+  const Ops& ops = *ops_;
+  const GgmlType vt = vec_dot_type(gate.type);
+  const int64_t n = gate.ne0, F = gate.ne1;
+  if (vec_dot_type(up.type) != vt || up.ne0 != n || up.ne1 != F) {
+    matvec({{&gate, gate_.data()}, {&up, up_.data()}}, x);
+    ops.swiglu(gate_.data(), up_.data(), h_.data(), F);
+    return;
+  }
+  const void* xq = x;
+  if (vt != GgmlType::kF32) {
+    const size_t need = row_size(vt, n);
+    if (mm_scratch_.size() < need) mm_scratch_.resize(need);
+    ops.quantize_row(vt, x, mm_scratch_.data(), n);
+    xq = mm_scratch_.data();
+  }
+  pool_->parallel_for(
+      static_cast<size_t>(F),
+      [&](size_t b, size_t e, int) {
+        dot_rows(gate, b, e, xq, gate_.data());
+        dot_rows(up, b, e, xq, up_.data());
+        ops.swiglu(gate_.data() + b, up_.data() + b, h_.data() + b, static_cast<int64_t>(e - b));
+      },
+      64);
 }
 
 void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
@@ -232,20 +314,7 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
     dequantize_row(w.token_embd.type, w.token_embd.row(tokens[i]), x_.data() + i * E, E);
   }
 
-  // RoPE angles per position, as ggml computes them: theta_i = p * base^(-2i/n_rot), in float,
-  // by repeated multiplication; divided by the optional frequency factors, times freq_scale.
-  const int64_t half = hp.n_rot / 2;
-  const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.n_rot));
-  for (int i = 0; i < m; ++i) {
-    float theta = static_cast<float>(pos0 + i);
-    for (int64_t k = 0; k < half; ++k) {
-      const float ff = w.rope_freqs ? w.rope_freqs.f32()[k] : 1.0f;
-      const float t = hp.rope_freq_scale * (theta / ff);
-      rope_cos_[static_cast<size_t>(i * half + k)] = std::cos(t);
-      rope_sin_[static_cast<size_t>(i * half + k)] = std::sin(t);
-      theta *= theta_scale;
-    }
-  }
+  ensure_rope(pos0 + m);
 
   auto add_bias = [&](float* y, const TensorRef& b, int64_t n) {
     if (!b) return;
@@ -254,22 +323,30 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
       for (int64_t j = 0; j < n; ++j) y[i * n + j] += bd[j];
   };
   auto mm = [&](const TensorRef& t, const float* x, int64_t rows_m, float* y) {
-    matmul(ops, pool, t.type, t.data, t.ne1, t.ne0, x, rows_m, y, mm_scratch_);
+    if (rows_m == 1) {
+      matvec({{&t, y}}, x);
+    } else {
+      matmul(ops, pool, t.type, t.data, t.ne1, t.ne0, x, rows_m, y, mm_scratch_);
+    }
   };
 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     for (int i = 0; i < m; ++i)
       ops.rms_norm(x_.data() + i * E, L.attn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
-    mm(L.wq, xn_.data(), m, q_.data());
-    mm(L.wk, xn_.data(), m, k_.data());
-    mm(L.wv, xn_.data(), m, v_.data());
+    if (m == 1) {
+      matvec({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data());
+    } else {
+      mm(L.wq, xn_.data(), m, q_.data());
+      mm(L.wk, xn_.data(), m, k_.data());
+      mm(L.wv, xn_.data(), m, v_.data());
+    }
     add_bias(q_.data(), L.bq, Q);
     add_bias(k_.data(), L.bk, KV);
     add_bias(v_.data(), L.bv, KV);
     for (int i = 0; i < m; ++i) {
-      apply_rope(q_.data() + i * Q, hp.n_head, i);
-      apply_rope(k_.data() + i * KV, hp.n_head_kv, i);
+      apply_rope(q_.data() + i * Q, hp.n_head, pos0 + i);
+      apply_rope(k_.data() + i * KV, hp.n_head_kv, pos0 + i);
       kv_.store(l, pos0 + i, k_.data() + i * KV, v_.data() + i * KV);
     }
     attention(static_cast<int>(l), m, pos0);
@@ -278,9 +355,13 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
 
     for (int i = 0; i < m; ++i)
       ops.rms_norm(x_.data() + i * E, L.ffn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
-    mm(L.ffn_gate, xn_.data(), m, gate_.data());
-    mm(L.ffn_up, xn_.data(), m, up_.data());
-    ops.swiglu(gate_.data(), up_.data(), h_.data(), m * F);
+    if (m == 1) {
+      ffn_swiglu_m1(L.ffn_gate, L.ffn_up, xn_.data());
+    } else {
+      mm(L.ffn_gate, xn_.data(), m, gate_.data());
+      mm(L.ffn_up, xn_.data(), m, up_.data());
+      ops.swiglu(gate_.data(), up_.data(), h_.data(), m * F);
+    }
     mm(L.ffn_down, h_.data(), m, o_.data());
     for (size_t j = 0; j < static_cast<size_t>(m * E); ++j) x_[j] += o_[j];
   }

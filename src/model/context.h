@@ -15,12 +15,14 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "base/status.h"
 #include "base/threadpool.h"
+#include "kernels/attention.h"
 #include "kernels/kernels.h"
 #include "model/kv-cache.h"
 #include "model/model.h"
@@ -72,6 +74,18 @@ class Context {
   void forward(const int32_t* tokens, int m, int out_first, float* out);
   void attention(int layer, int m, int pos0);
   void apply_rope(float* x, int64_t n_heads, int pos) const;
+  // Fills the RoPE cos/sin tables for positions [0, n_pos).
+  void ensure_rope(int n_pos);
+  // Decode (one activation row x): y = W x for every (W, y), all in one pool job.
+  struct MatVec {
+    const TensorRef* t;
+    float* y;
+  };
+  void matvec(std::initializer_list<MatVec> mvs, const float* x);
+  // Decode: h_ = swiglu(gate x, up x) in one pool job.
+  void ffn_swiglu_m1(const TensorRef& gate, const TensorRef& up, const float* x);
+  // y[r] = W[r] . xq for rows [r0, r1).
+  void dot_rows(const TensorRef& t, size_t r0, size_t r1, const void* xq, float* y) const;
 
   const Model& model_;
   const Ops* ops_;
@@ -83,7 +97,9 @@ class Context {
 
   // Scratch, allocated once (sized for n_batch tokens).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, o_, gate_, up_, h_;
-  std::vector<float> rope_cos_, rope_sin_;  // n_rot/2 for the position being rotated
+  std::vector<float> rope_cos_, rope_sin_;  // n_rot/2 per position, [0, rope_valid_)
+  int rope_valid_ = 0;
+  const AttnOps* attn_ops_ = nullptr;
   std::vector<float> logits_;               // n_vocab, grows for all_logits
   std::vector<uint8_t> mm_scratch_;         // quantized activations for matmul
   struct ThreadScratch {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -76,7 +77,7 @@ void expect_result_sane(const nlohmann::json& r, int reps) {
 
 TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
   EDGELM_REQUIRE_SHARED(model, kConfQ8);
-  Proc p = bench("-m " + model + " -t 1,2 -p 16,8 -n 4 --pg 8,3 -r 2 --seed 7 -o json");
+  Proc p = bench("-m " + model + " -t 1,2 -p 16,8 -n 4 --pg 8,3 -r 2 --seed 7 --membw-mib 16 -o json");
   ASSERT_EQ(p.exit_code, 0) << p.err;
   nlohmann::json j;
   ASSERT_NO_THROW(j = nlohmann::json::parse(p.out)) << p.out;
@@ -92,6 +93,18 @@ TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
   EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0.0);
   EXPECT_GE(j["peak_rss_bytes"].get<double>(), j["base_rss_bytes"].get<double>());
   EXPECT_EQ(j["params"]["seed"].get<int>(), 7);
+  // Memory bandwidth: one positive figure per thread count, over at least 16 MiB.
+  const double bytes_per_token = j["model"]["weight_bytes_per_token"].get<double>();
+  EXPECT_GT(bytes_per_token, 1e6);
+  EXPECT_LE(bytes_per_token, 1.05 * j["model"]["size_bytes"].get<double>());
+  EXPECT_GE(j["mem_bw_buffer_bytes"].get<double>(), 16.0 * 1024 * 1024);
+  ASSERT_EQ(j["mem_bw"].size(), 2u);
+  std::map<int, double> bw;
+  for (const auto& b : j["mem_bw"]) {
+    EXPECT_GT(b["gbps"].get<double>(), 0.0);
+    bw[b["n_threads"].get<int>()] = b["gbps"].get<double>();
+  }
+  EXPECT_EQ(bw.size(), 2u);
 
   const auto& results = j["results"];
   ASSERT_EQ(results.size(), 8u);  // 2 thread counts x (pp16, pp8, tg4, pp8+tg3)
@@ -111,6 +124,13 @@ TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
       EXPECT_EQ(r["n_prompt"].get<int>(), 0);
       EXPECT_EQ(r["n_gen"].get<int>(), 4);
       EXPECT_FALSE(r.contains("ttft_ms"));
+      // Weight bytes per token, achieved GB/s = t/s x bytes/token, fraction of measured bw.
+      EXPECT_EQ(r["bytes_per_token"].get<double>(), bytes_per_token);
+      const double achieved = r["achieved_gbps"].get<double>();
+      EXPECT_GT(achieved, 0.0);
+      EXPECT_NEAR(achieved, r["avg_ts"].get<double>() * bytes_per_token / 1e9, 1e-9 * achieved + 1e-12);
+      EXPECT_GT(r["bw_fraction"].get<double>(), 0.0);
+      EXPECT_NEAR(r["bw_fraction"].get<double>(), achieved / bw[r["n_threads"].get<int>()], 1e-9);
     } else {
       EXPECT_EQ(kind, "pg");
       EXPECT_EQ(r["n_prompt"].get<int>(), 8);
@@ -138,6 +158,9 @@ TEST(BenchCli, MarkdownTable) {
   EXPECT_NE(p.out.find("build: edgelm"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("kernels: "), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("peak RSS: "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("| MiB/token | GB/s | of mem bw |"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("memory bandwidth (read-only stream over "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find(" GB/s"), std::string::npos) << p.out;
   EXPECT_EQ(p.err.find("warmup"), std::string::npos) << "--no-warmup still warmed up: " << p.err;
 }
 

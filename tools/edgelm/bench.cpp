@@ -20,6 +20,13 @@
 //    "loadavg": [1, 5, 15 min], "params": {"seed","reps","tg_prefix","warmup"},
 //    "results": [{"test","kind","n_prompt","n_gen","n_threads","reps","avg_ns","stddev_ns",
 //                 "avg_ts","stddev_ts","samples_ns","samples_ts","ttft_ms"?}]}
+// Memory bandwidth: before the tests of each thread count, `threads` threads stream (read
+// only) over a buffer of --membw-mib MiB (default 512, at least 4x the L3 cache; 0 skips it),
+// best of 3 passes, in GB/s (1e9 bytes/s). tg results add the weight bytes read per token
+// (every matrix and norm of the model once plus one embedding row), the achieved
+// GB/s = t/s x bytes/token and its fraction of the measured bandwidth: JSON "mem_bw":
+// [{"n_threads","gbps"}], "mem_bw_buffer_bytes", "model"."weight_bytes_per_token", and per tg
+// result "bytes_per_token", "achieved_gbps", "bw_fraction".
 // Progress ("pp512 t=2 rep 3/5") goes to stderr. Exit status: 0 ok, 1 error, 2 usage error.
 #include <fmt/format.h>
 
@@ -36,6 +43,7 @@
 #include <vector>
 
 #include "base/cpu.h"
+#include "base/threadpool.h"
 #include "kernels/kernels.h"
 #include "model/context.h"
 #include "model/model.h"
@@ -57,6 +65,7 @@ struct BenchOptions {
   int tg_prefix = 16;
   bool warmup = true;
   std::string kernels = "best";
+  int membw_mib = 512;
 };
 
 enum class Kind { kPp, kTg, kPg };
@@ -150,6 +159,72 @@ std::string mib(double bytes) { return fmt::format("{:.2f} MiB", bytes / (1024.0
 using Clock = std::chrono::steady_clock;
 double ns_since(Clock::time_point t0) {
   return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+}
+
+
+// Bytes of weights one decode step reads: every layer tensor (matrices, norms, biases), the
+// output norm and matrix, and one row of the token embeddings.
+double weight_bytes_per_token(const Model& model) {
+  const Weights& w = model.weights();
+  auto bytes = [](const TensorRef& t) {
+    return t ? static_cast<double>(t.row_bytes()) * static_cast<double>(t.ne1) : 0.0;
+  };
+  double b = bytes(w.output_norm) + bytes(w.output) + static_cast<double>(w.token_embd.row_bytes());
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorRef* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.ffn_norm,
+                               &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      b += bytes(*t);
+  }
+  return b;
+}
+
+// Last-level cache size from sysfs (0 when unknown).
+size_t l3_bytes() {
+  size_t best = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::ifstream in(fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/size", i));
+    size_t v = 0;
+    std::string unit;
+    if (!(in >> v)) continue;
+    in >> unit;
+    if (!unit.empty() && (unit[0] == 'K' || unit[0] == 'k')) v <<= 10;
+    if (!unit.empty() && unit[0] == 'M') v <<= 20;
+    best = std::max(best, v);
+  }
+  return best;
+}
+
+// Read-only streaming bandwidth with `threads` threads over `buf`, best of `passes`, GB/s.
+double measure_bandwidth(const std::vector<uint64_t>& buf, int threads, int passes) {
+  ThreadPool pool(threads);
+  std::vector<uint64_t> sink(static_cast<size_t>(threads), 0);
+  double best = 0.0;
+  for (int r = 0; r < passes; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(
+        buf.size(),
+        [&](size_t b, size_t e, int t) {
+          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          const uint64_t* p = buf.data();
+          size_t i = b;
+          for (; i + 4 <= e; i += 4) {
+            s0 += p[i];
+            s1 += p[i + 1];
+            s2 += p[i + 2];
+            s3 += p[i + 3];
+          }
+          for (; i < e; ++i) s0 += p[i];
+          sink[static_cast<size_t>(t)] += s0 + s1 + s2 + s3;
+        },
+        4096);
+    const double ns = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    best = std::max(best, static_cast<double>(buf.size() * sizeof(uint64_t)) / ns);
+  }
+  uint64_t total = 0;
+  for (uint64_t v : sink) total += v;
+  if (total == 42) fmt::print(stderr, " ");  // keeps the sums alive
+  return best;
 }
 
 Status decode(Context& ctx, int32_t first, int n) {
@@ -250,6 +325,16 @@ int run_bench(BenchOptions o) {
   }
   n_ctx = std::max(n_ctx, std::min(max_p, 64) + 2);  // warmup
 
+  if (o.membw_mib < 0) return report_error(fmt::format("--membw-mib must be >= 0, found {}", o.membw_mib));
+  const double bytes_per_token = weight_bytes_per_token(*model);
+  std::vector<std::pair<int, double>> membw;  // (threads, GB/s)
+  size_t membw_bytes = 0;
+  auto membw_for = [&](int threads) {
+    for (const auto& [t, g] : membw)
+      if (t == threads) return g;
+    return 0.0;
+  };
+
   Mulberry32 rng(o.seed);
   std::vector<Result> results;
   std::string kernels_name = ops->name;
@@ -281,6 +366,17 @@ int run_bench(BenchOptions o) {
     }
   }
   const double peak_rss = static_cast<double>(peak_rss_bytes());
+  // After the peak RSS reading: the buffer is not part of the engine's footprint.
+  if (o.membw_mib > 0) {
+    membw_bytes = std::max(static_cast<size_t>(o.membw_mib) << 20, 4 * l3_bytes());
+    std::vector<uint64_t> buf(membw_bytes / sizeof(uint64_t));
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
+    for (int threads : o.threads) {
+      if (membw_for(threads) != 0.0) continue;
+      fmt::print(stderr, "memory bandwidth t={}\n", threads);
+      membw.emplace_back(threads, measure_bandwidth(buf, threads, 3));
+    }
+  }
 
   const std::string info = build_info();
   std::string version, commit;
@@ -307,12 +403,17 @@ int run_bench(BenchOptions o) {
                   {"n_params", n_params},
                   {"n_vocab", hp.n_vocab},
                   {"n_embd", hp.n_embd},
-                  {"n_layer", hp.n_layer}};
+                  {"n_layer", hp.n_layer},
+                  {"weight_bytes_per_token", bytes_per_token}};
     j["load_ms"] = load_ms;
     j["base_rss_bytes"] = base_rss;
     j["peak_rss_bytes"] = peak_rss;
     j["loadavg"] = loadavg();
     j["params"] = {{"seed", o.seed}, {"reps", o.reps}, {"tg_prefix", o.tg_prefix}, {"warmup", o.warmup}};
+    j["mem_bw_buffer_bytes"] = membw_bytes;
+    auto bw = nlohmann::ordered_json::array();
+    for (const auto& [t, g] : membw) bw.push_back({{"n_threads", t}, {"gbps", g}});
+    j["mem_bw"] = std::move(bw);
     auto arr = nlohmann::ordered_json::array();
     for (const Result& r : results) {
       const auto ts = samples_ts(r);
@@ -330,6 +431,13 @@ int run_bench(BenchOptions o) {
       e["samples_ns"] = r.samples_ns;
       e["samples_ts"] = ts;
       if (!r.ttft_ms.empty()) e["ttft_ms"] = mean(r.ttft_ms);
+      if (r.test.kind == Kind::kTg) {
+        const double achieved = mean(ts) * bytes_per_token / 1e9;
+        e["bytes_per_token"] = bytes_per_token;
+        e["achieved_gbps"] = achieved;
+        const double g = membw_for(r.threads);
+        if (g > 0) e["bw_fraction"] = achieved / g;
+      }
       arr.push_back(std::move(e));
     }
     j["results"] = std::move(arr);
@@ -341,14 +449,27 @@ int run_bench(BenchOptions o) {
     fmt::print("kernels: {}\n", kernels_name);
     fmt::print("model: {} ({} parameters, load {:.1f} ms)\n\n", o.model,
                fmt::format("{:.2f} M", static_cast<double>(n_params) / 1e6), load_ms);
-    fmt::print("| model | size | params | kernels | threads | test | t/s | ttft ms |\n");
-    fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+    fmt::print("| model | size | params | kernels | threads | test | t/s | ttft ms | MiB/token | GB/s | of mem bw |\n");
+    fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (const Result& r : results) {
       const auto ts = samples_ts(r);
-      fmt::print("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} ± {:.2f} | {} |\n", model_desc,
+      std::string bw_cols = " | | |";
+      if (r.test.kind == Kind::kTg) {
+        const double achieved = mean(ts) * bytes_per_token / 1e9;
+        const double g = membw_for(r.threads);
+        bw_cols = fmt::format(" {:.2f} | {:.2f} | {} |", bytes_per_token / (1024.0 * 1024.0), achieved,
+                              g > 0 ? fmt::format("{:.0f}%", 100.0 * achieved / g) : std::string());
+      }
+      fmt::print("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} ± {:.2f} | {} |{}\n", model_desc,
                  mib(static_cast<double>(model->gguf().file_size())), static_cast<double>(n_params) / 1e6,
                  kernels_name, r.threads, r.test.name(), mean(ts), stddev(ts),
-                 r.ttft_ms.empty() ? std::string("") : fmt::format("{:.2f}", mean(r.ttft_ms)));
+                 r.ttft_ms.empty() ? std::string("") : fmt::format("{:.2f}", mean(r.ttft_ms)), bw_cols);
+    }
+    if (!membw.empty()) {
+      std::string line;
+      for (const auto& [t, g] : membw) line += fmt::format("{}t={}: {:.2f} GB/s", line.empty() ? "" : ", ", t, g);
+      fmt::print("\nmemory bandwidth (read-only stream over {}, best of 3): {}\n", mib(static_cast<double>(membw_bytes)),
+                 line);
     }
     const auto la = loadavg();
     fmt::print("\npeak RSS: {} (process start {}); {} repetitions, seed {}, tg prefix {}{}\n", mib(peak_rss),
@@ -379,6 +500,9 @@ void register_bench(CLI::App& app) {
   sub->add_option("--tg-prefix", o->tg_prefix, "Untimed context evaluated before each tg test")
       ->capture_default_str();
   sub->add_option("--kernels", o->kernels, "Kernel set: best (SIMD when available) or ref")->capture_default_str();
+  sub->add_option("--membw-mib", o->membw_mib,
+                  "Buffer of the memory-bandwidth measurement in MiB (raised to 4x L3; 0: skip)")
+      ->capture_default_str();
   sub->add_flag("!--no-warmup", o->warmup, "Skip the warmup run");
   sub->callback([o] { exit_with(run_bench(*o)); });
 }

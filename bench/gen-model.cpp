@@ -4,17 +4,18 @@
 // layouts), so bench/peer/run.sh can compare both engines on it. Text it generates is gibberish.
 //
 //   # ~350M parameters, llama 2 tokenizer:
-//   edgelm-gen-model --out /tmp/bench-q4_0.gguf --type q4_0 --vocab-from ../shared/models/conf-llama-spm-f16.gguf
-//   edgelm-gen-model --out tiny.gguf --dim 256 --layers 2 --ff 768 --vocab 1000 --type q8_0
+//   edgelm-gen-model --out /tmp/bench-q4_0.gguf --type q4_0 --vocab-from
+//   ../shared/models/conf-llama-spm-f16.gguf edgelm-gen-model --out tiny.gguf --dim 256 --layers 2
+//   --ff 768 --vocab 1000 --type q8_0
 //
 // Types follow llama-quantize's choices: f16 and q8_0 everywhere; q4_0 with output.weight in
 // Q6_K; q4_k_m with Q4_K matrices and Q6_K for output.weight and, in the layers that
 // llama.cpp's "use more bits" rule picks, attn_v and ffn_down. 1-D norms are F32.
 // Weights: N(0, std) (default std 0.02, never exactly zero); norms 1 + N(0, 0.05).
 // Deterministic for a given --seed, whatever the thread count.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -102,11 +103,14 @@ class Gaussian {
 };
 
 // llama.cpp's rule for which layers get more bits in the *_M K-quant mixes.
-bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+bool use_more_bits(int64_t i, int64_t n) {
+  return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
-// The type a matrix gets, with llama.cpp-like fallbacks when the row is not a whole number of blocks.
-GgmlType pick_type(const std::string& ftype, const std::string& name, int64_t layer, int64_t n_layers,
-                   int64_t row_len) {
+// The type a matrix gets, with llama.cpp-like fallbacks when the row is not a whole number of
+// blocks.
+GgmlType pick_type(const std::string& ftype, const std::string& name, int64_t layer,
+                   int64_t n_layers, int64_t row_len) {
   GgmlType t = GgmlType::kF16;
   if (ftype == "f16") {
     t = GgmlType::kF16;
@@ -118,7 +122,8 @@ GgmlType pick_type(const std::string& ftype, const std::string& name, int64_t la
     t = GgmlType::kQ4_K;
     if (name == "output.weight") t = GgmlType::kQ6_K;
     bool more = layer >= 0 && use_more_bits(layer, n_layers);
-    if (more && (name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight"))) t = GgmlType::kQ6_K;
+    if (more && (name.ends_with("attn_v.weight") || name.ends_with("ffn_down.weight")))
+      t = GgmlType::kQ6_K;
   }
   const TypeTraits* tr = type_traits(t);
   if (row_len % tr->block_size != 0) {
@@ -141,13 +146,14 @@ class Generator {
   Generator(const GenOptions& o, int threads) : o_(o), pool_(threads) {}
 
   // rows x cols matrix (cols = ne[0], contiguous) of N(mean, std), stored as `type`.
-  Status add(GgufWriter& w, const std::string& name, GgmlType type, int64_t cols, int64_t rows, float mean,
-             float std) {
+  Status add(GgufWriter& w, const std::string& name, GgmlType type, int64_t cols, int64_t rows,
+             float mean, float std) {
     const size_t row_bytes = row_size(type, cols);
     std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
     constexpr int64_t kChunkRows = 32;
     const int64_t n_chunks = (rows + kChunkRows - 1) / kChunkRows;
-    const uint64_t tensor_seed = o_.seed * 0x100000001b3ull + (++tensor_index_) * 0x9e3779b97f4a7c15ull;
+    const uint64_t tensor_seed =
+        o_.seed * 0x100000001b3ull + (++tensor_index_) * 0x9e3779b97f4a7c15ull;
     pool_.parallel_for(static_cast<size_t>(n_chunks), [&](size_t begin, size_t end, int) {
       std::vector<float> buf(static_cast<size_t>(cols * kChunkRows));
       for (size_t c = begin; c < end; ++c) {
@@ -167,7 +173,8 @@ class Generator {
       }
     });
     params_ += cols * rows;
-    std::vector<int64_t> dims = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+    std::vector<int64_t> dims =
+        rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
     return w.add_tensor(name, type, dims, data);
   }
 
@@ -218,21 +225,29 @@ void synthetic_vocab(GgufWriter& w, int64_t n) {
 Status generate(const GenOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.type != "f16" && o.type != "q8_0" && o.type != "q4_0" && o.type != "q4_k_m")
-    return Status::invalid_argument(fmt::format("--type: expected f16, q8_0, q4_0 or q4_k_m, found '{}'", o.type));
+    return Status::invalid_argument(
+        fmt::format("--type: expected f16, q8_0, q4_0 or q4_k_m, found '{}'", o.type));
   if (o.dim <= 0 || o.layers <= 0 || o.heads <= 0 || o.kv_heads <= 0 || o.ff <= 0)
-    return Status::invalid_argument("--dim, --layers, --heads, --kv-heads and --ff must be positive");
+    return Status::invalid_argument(
+        "--dim, --layers, --heads, --kv-heads and --ff must be positive");
   if (o.dim % o.heads != 0)
-    return Status::invalid_argument(fmt::format("--dim {} is not a multiple of --heads {}", o.dim, o.heads));
+    return Status::invalid_argument(
+        fmt::format("--dim {} is not a multiple of --heads {}", o.dim, o.heads));
   if (o.heads % o.kv_heads != 0)
-    return Status::invalid_argument(fmt::format("--heads {} is not a multiple of --kv-heads {}", o.heads, o.kv_heads));
-  if ((o.dim / o.heads) % 2 != 0) return Status::invalid_argument("head dimension (dim / heads) must be even");
+    return Status::invalid_argument(
+        fmt::format("--heads {} is not a multiple of --kv-heads {}", o.heads, o.kv_heads));
+  if ((o.dim / o.heads) % 2 != 0)
+    return Status::invalid_argument("head dimension (dim / heads) must be even");
   if (o.dim % 32 != 0 || o.ff % 32 != 0)
-    return Status::invalid_argument(fmt::format("--dim {} and --ff {} must be multiples of 32", o.dim, o.ff));
+    return Status::invalid_argument(
+        fmt::format("--dim {} and --ff {} must be multiples of 32", o.dim, o.ff));
   if (o.out.empty()) return Status::invalid_argument("--out is required");
 
   GgufWriter w;
   const int64_t head_dim = o.dim / o.heads;
-  const std::string name = o.name.empty() ? fmt::format("edgelm-random-llama-{}x{}-{}", o.dim, o.layers, o.type) : o.name;
+  const std::string name =
+      o.name.empty() ? fmt::format("edgelm-random-llama-{}x{}-{}", o.dim, o.layers, o.type)
+                     : o.name;
   w.set_string("general.architecture", "llama");
   w.set_string("general.name", name);
   w.set_alignment(32);
@@ -263,7 +278,8 @@ Status generate(const GenOptions& o) {
     for (const auto& [key, value] : vocab_file->metadata())
       if (key.starts_with("tokenizer.")) w.set_value(key, value);
   } else {
-    if (n_vocab < 300) return Status::invalid_argument(fmt::format("--vocab {} is below 300", n_vocab));
+    if (n_vocab < 300)
+      return Status::invalid_argument(fmt::format("--vocab {} is below 300", n_vocab));
     synthetic_vocab(w, n_vocab);
   }
   w.set_u32("llama.vocab_size", static_cast<uint32_t>(n_vocab));
@@ -275,7 +291,9 @@ Status generate(const GenOptions& o) {
   auto mat = [&](const std::string& n, int64_t layer, int64_t cols, int64_t rows) {
     return g.add(w, n, pick_type(o.type, n, layer, o.layers, cols), cols, rows, 0.0f, sd);
   };
-  auto norm = [&](const std::string& n) { return g.add(w, n, GgmlType::kF32, o.dim, 1, 1.0f, 0.05f); };
+  auto norm = [&](const std::string& n) {
+    return g.add(w, n, GgmlType::kF32, o.dim, 1, 1.0f, 0.05f);
+  };
 
   RETURN_IF_ERROR(mat("token_embd.weight", -1, o.dim, n_vocab));
   RETURN_IF_ERROR(norm("output_norm.weight"));
@@ -299,9 +317,11 @@ Status generate(const GenOptions& o) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::error_code ec;
   const auto size = std::filesystem::file_size(o.out, ec);
-  fmt::print("{}: {} ({:.1f}M parameters, dim {} x {} layers, heads {}/{}, ff {}, vocab {}, {}), {:.1f} MiB, {:.1f} s\n",
-             o.out, name, static_cast<double>(g.params()) / 1e6, o.dim, o.layers, o.heads, o.kv_heads, o.ff,
-             n_vocab, o.type, static_cast<double>(size) / (1024.0 * 1024.0), secs);
+  fmt::print(
+      "{}: {} ({:.1f}M parameters, dim {} x {} layers, heads {}/{}, ff {}, vocab {}, {}), {:.1f} "
+      "MiB, {:.1f} s\n",
+      o.out, name, static_cast<double>(g.params()) / 1e6, o.dim, o.layers, o.heads, o.kv_heads,
+      o.ff, n_vocab, o.type, static_cast<double>(size) / (1024.0 * 1024.0), secs);
   return Status::ok_status();
 }
 
@@ -322,7 +342,8 @@ int main(int argc, char** argv) {
   app.add_option("--ff", o.ff, "Feed-forward width")->capture_default_str();
   app.add_option("--vocab-from", o.vocab_from,
                  "Copy tokenizer.* metadata (and so the vocabulary size) from this GGUF");
-  app.add_option("--vocab", o.vocab, "Vocabulary size of the synthetic tokenizer (without --vocab-from)")
+  app.add_option("--vocab", o.vocab,
+                 "Vocabulary size of the synthetic tokenizer (without --vocab-from)")
       ->capture_default_str();
   app.add_option("--ctx", o.ctx, "llama.context_length")->capture_default_str();
   app.add_option("--rope-base", o.rope_base, "llama.rope.freq_base")->capture_default_str();

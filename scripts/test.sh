@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=$(nproc)
 scripts/install-deps.sh
+# Formatting is part of the contract (.clang-format): fail on any unformatted source.
+git ls-files '*.cpp' '*.h' '*.hpp' '*.c' | xargs clang-format --dry-run --Werror
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DEDGELM_SANITIZE=ON -DEDGELM_BENCH=OFF \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
 cmake --build build-test -j"$jobs"

@@ -6,10 +6,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 namespace edgelm::testing {
 
@@ -33,8 +33,8 @@ inline std::string temp_path(const std::string& name) {
 }  // namespace edgelm::testing
 
 // Skips the test with a visible message when a shared file is missing.
-#define EDGELM_REQUIRE_SHARED(var, rel)                                                   \
-  std::string var = ::edgelm::testing::shared_path(rel);                                  \
-  if (var.empty()) {                                                                      \
-    GTEST_SKIP() << "SKIPPED: shared file ../shared/" << (rel) << " is absent";          \
+#define EDGELM_REQUIRE_SHARED(var, rel)                                         \
+  std::string var = ::edgelm::testing::shared_path(rel);                        \
+  if (var.empty()) {                                                            \
+    GTEST_SKIP() << "SKIPPED: shared file ../shared/" << (rel) << " is absent"; \
   }

@@ -117,7 +117,9 @@ const CpuInfo& cpu_info() {
 
 std::string build_info() {
   std::ostringstream s;
-  s << "edgelm " << "0.1.0" << " (" << EDGELM_GIT_COMMIT << ")";
+  s << "edgelm "
+    << "0.1.0"
+    << " (" << EDGELM_GIT_COMMIT << ")";
 #if defined(__clang__)
   s << " clang " << __clang_major__ << "." << __clang_minor__;
 #elif defined(__GNUC__)

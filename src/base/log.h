@@ -17,10 +17,10 @@ void log_write(LogLevel level, std::string_view message);
 
 }  // namespace edgelm
 
-#define EDGELM_LOG_AT(level, ...)                                            \
-  do {                                                                       \
-    if (static_cast<int>(level) >= static_cast<int>(::edgelm::log_level()))  \
-      ::edgelm::log_write(level, fmt::format(__VA_ARGS__));                  \
+#define EDGELM_LOG_AT(level, ...)                                           \
+  do {                                                                      \
+    if (static_cast<int>(level) >= static_cast<int>(::edgelm::log_level())) \
+      ::edgelm::log_write(level, fmt::format(__VA_ARGS__));                 \
   } while (0)
 #define EDGELM_LOG_DEBUG(...) EDGELM_LOG_AT(::edgelm::LogLevel::kDebug, __VA_ARGS__)
 #define EDGELM_LOG_INFO(...) EDGELM_LOG_AT(::edgelm::LogLevel::kInfo, __VA_ARGS__)

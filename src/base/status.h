@@ -22,8 +22,8 @@ enum class StatusCode {
   kInvalidArgument = 1,
   kNotFound = 2,
   kOutOfRange = 3,
-  kDataLoss = 4,        // corrupt or truncated input
-  kUnimplemented = 5,   // valid input we do not support
+  kDataLoss = 4,       // corrupt or truncated input
+  kUnimplemented = 5,  // valid input we do not support
   kResourceExhausted = 6,
   kCancelled = 7,
   kInternal = 8,
@@ -39,16 +39,22 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status ok_status() { return Status(); }
-  static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status invalid_argument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status out_of_range(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
   static Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
-  static Status resource_exhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status resource_exhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
   static Status cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status io(std::string m) { return {StatusCode::kIo, std::move(m)}; }
-  static Status failed_precondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status failed_precondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -67,13 +73,22 @@ template <typename T>
 class [[nodiscard]] StatusOr {
  public:
   StatusOr(Status status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
-  StatusOr(T value) : value_(std::move(value)) {}                                   // NOLINT
+  StatusOr(T value) : value_(std::move(value)) {}                                  // NOLINT
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
@@ -87,7 +102,9 @@ class [[nodiscard]] StatusOr {
 namespace internal_status {
 inline const Status& get_status(const Status& s) { return s; }
 template <typename T>
-const Status& get_status(const StatusOr<T>& s) { return s.status(); }
+const Status& get_status(const StatusOr<T>& s) {
+  return s.status();
+}
 }  // namespace internal_status
 
 }  // namespace edgelm
@@ -95,10 +112,10 @@ const Status& get_status(const StatusOr<T>& s) { return s.status(); }
 #define EDGELM_CONCAT_INNER(a, b) a##b
 #define EDGELM_CONCAT(a, b) EDGELM_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                                                  \
-  do {                                                                         \
+#define RETURN_IF_ERROR(expr)                                                        \
+  do {                                                                               \
     ::edgelm::Status edgelm_status_ = ::edgelm::internal_status::get_status((expr)); \
-    if (!edgelm_status_.ok()) return edgelm_status_;                           \
+    if (!edgelm_status_.ok()) return edgelm_status_;                                 \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -92,8 +92,10 @@ void ThreadPool::parallel_for(size_t n, const RangeFn& fn, size_t grain) {
   }
   run_chunk(0);
   for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
-    if (i < 4096) cpu_relax();
-    else std::this_thread::yield();
+    if (i < 4096)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
   job_ = nullptr;
 }

@@ -67,7 +67,9 @@ void GgufWriter::set_u64(const std::string& k, uint64_t v) { put(k, scalar(GgufT
 void GgufWriter::set_i64(const std::string& k, int64_t v) { put(k, scalar(GgufType::kI64, v)); }
 void GgufWriter::set_f32(const std::string& k, float v) { put(k, scalar(GgufType::kF32, v)); }
 void GgufWriter::set_f64(const std::string& k, double v) { put(k, scalar(GgufType::kF64, v)); }
-void GgufWriter::set_bool(const std::string& k, bool v) { put(k, scalar<uint8_t>(GgufType::kBool, v ? 1 : 0)); }
+void GgufWriter::set_bool(const std::string& k, bool v) {
+  put(k, scalar<uint8_t>(GgufType::kBool, v ? 1 : 0));
+}
 
 void GgufWriter::set_string(const std::string& k, const std::string& v) {
   std::vector<uint8_t> out;
@@ -85,9 +87,15 @@ void GgufWriter::set_array_string(const std::string& k, const std::vector<std::s
   put(k, std::move(out));
 }
 
-void GgufWriter::set_array_i32(const std::string& k, const std::vector<int32_t>& v) { put(k, array(GgufType::kI32, v)); }
-void GgufWriter::set_array_f32(const std::string& k, const std::vector<float>& v) { put(k, array(GgufType::kF32, v)); }
-void GgufWriter::set_array_u8(const std::string& k, const std::vector<uint8_t>& v) { put(k, array(GgufType::kU8, v)); }
+void GgufWriter::set_array_i32(const std::string& k, const std::vector<int32_t>& v) {
+  put(k, array(GgufType::kI32, v));
+}
+void GgufWriter::set_array_f32(const std::string& k, const std::vector<float>& v) {
+  put(k, array(GgufType::kF32, v));
+}
+void GgufWriter::set_array_u8(const std::string& k, const std::vector<uint8_t>& v) {
+  put(k, array(GgufType::kU8, v));
+}
 
 void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
   std::vector<uint8_t> out;
@@ -107,8 +115,12 @@ void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
       }
       break;
     }
-    case GgufType::kF32: put_raw<float>(out, static_cast<float>(v.f64)); break;
-    case GgufType::kF64: put_raw<double>(out, v.f64); break;
+    case GgufType::kF32:
+      put_raw<float>(out, static_cast<float>(v.f64));
+      break;
+    case GgufType::kF64:
+      put_raw<double>(out, v.f64);
+      break;
     default: {
       uint8_t b[8];
       std::memcpy(b, &v.u64, 8);  // little-endian: low bytes first
@@ -123,24 +135,30 @@ void GgufWriter::set_alignment(uint32_t alignment) {
   set_u32("general.alignment", alignment);
 }
 
-Status GgufWriter::add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& dims,
-                              std::span<const uint8_t> data) {
+Status GgufWriter::add_tensor(const std::string& name, GgmlType type,
+                              const std::vector<int64_t>& dims, std::span<const uint8_t> data) {
   const TypeTraits* tr = type_traits(type);
-  if (!tr) return Status::invalid_argument(fmt::format("tensor '{}': unknown type {}", name, static_cast<uint32_t>(type)));
+  if (!tr)
+    return Status::invalid_argument(
+        fmt::format("tensor '{}': unknown type {}", name, static_cast<uint32_t>(type)));
   if (dims.empty() || dims.size() > 4)
-    return Status::invalid_argument(fmt::format("tensor '{}': {} dimensions, expected 1..4", name, dims.size()));
+    return Status::invalid_argument(
+        fmt::format("tensor '{}': {} dimensions, expected 1..4", name, dims.size()));
   int64_t n = 1;
   for (int64_t d : dims) {
-    if (d <= 0) return Status::invalid_argument(fmt::format("tensor '{}': dimension {} is not positive", name, d));
+    if (d <= 0)
+      return Status::invalid_argument(
+          fmt::format("tensor '{}': dimension {} is not positive", name, d));
     n *= d;
   }
   if (dims[0] % tr->block_size)
-    return Status::invalid_argument(fmt::format("tensor '{}': row length {} is not a multiple of {}'s block size {}",
-                                                name, dims[0], tr->name, tr->block_size));
+    return Status::invalid_argument(
+        fmt::format("tensor '{}': row length {} is not a multiple of {}'s block size {}", name,
+                    dims[0], tr->name, tr->block_size));
   size_t expect = static_cast<size_t>(n / tr->block_size) * tr->type_size;
   if (data.size() != expect)
-    return Status::invalid_argument(fmt::format("tensor '{}': {} bytes given, {} {} needs {}", name, data.size(),
-                                                tr->name, n, expect));
+    return Status::invalid_argument(fmt::format("tensor '{}': {} bytes given, {} {} needs {}", name,
+                                                data.size(), tr->name, n, expect));
   for (const auto& t : tensors_)
     if (t.name == name) return Status::invalid_argument(fmt::format("duplicate tensor '{}'", name));
   tensors_.push_back({name, type, dims, std::vector<uint8_t>(data.begin(), data.end())});
@@ -185,7 +203,8 @@ Status GgufWriter::write(const std::string& path) const {
   std::fclose(f);
   if (!ok) {
     std::remove(tmp.c_str());
-    return Status::io(fmt::format("cannot write '{}': {} ({} of {} bytes written)", path, std::strerror(err), w, bytes.size()));
+    return Status::io(fmt::format("cannot write '{}': {} ({} of {} bytes written)", path,
+                                  std::strerror(err), w, bytes.size()));
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);

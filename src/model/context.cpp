@@ -234,8 +234,7 @@ void Context::matvec(std::initializer_list<MatVec> mvs, const float* x) {
   for (const MatVec& mv : mvs) {
     if (vec_dot_type(mv.t->type) != vt || mv.t->ne0 != n) {
       for (const MatVec& m1 : mvs)
-        matmul(ops, *pool_, m1.t->type, m1.t->data, m1.t->ne1, m1.t->ne0, x, 1, m1.y,
-               mm_scratch_);
+        matmul(ops, *pool_, m1.t->type, m1.t->data, m1.t->ne1, m1.t->ne0, x, 1, m1.y, mm_scratch_);
       return;
     }
     total += static_cast<size_t>(mv.t->ne1);
@@ -265,8 +264,8 @@ void Context::dot_rows(const TensorRef& t, size_t r0, size_t r1, const void* xq,
   const Ops& ops = *ops_;
   const size_t w_row = t.row_bytes();
   if (ops.vec_dot_rows != nullptr) {
-    ops.vec_dot_rows(t.type, t.ne0, t.data + r0 * w_row, w_row, static_cast<int64_t>(r1 - r0),
-                     xq, y + r0);
+    ops.vec_dot_rows(t.type, t.ne0, t.data + r0 * w_row, w_row, static_cast<int64_t>(r1 - r0), xq,
+                     y + r0);
   } else {
     for (size_t r = r0; r < r1; ++r) y[r] = ops.vec_dot(t.type, t.ne0, t.data + r * w_row, xq);
   }

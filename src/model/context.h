@@ -100,8 +100,8 @@ class Context {
   std::vector<float> rope_cos_, rope_sin_;  // n_rot/2 per position, [0, rope_valid_)
   int rope_valid_ = 0;
   const AttnOps* attn_ops_ = nullptr;
-  std::vector<float> logits_;               // n_vocab, grows for all_logits
-  std::vector<uint8_t> mm_scratch_;         // quantized activations for matmul
+  std::vector<float> logits_;        // n_vocab, grows for all_logits
+  std::vector<uint8_t> mm_scratch_;  // quantized activations for matmul
   struct ThreadScratch {
     std::vector<uint8_t> q16;     // the query in F16 (head_dim halves)
     std::vector<uint16_t> acc16;  // F16 running sum of weighted values (head_dim)

@@ -61,11 +61,15 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
     for (size_t n : {1ul, 7ul, 64ul, 1000ul}) {
       for (size_t grain : {1ul, 4ul, 16ul}) {
         std::vector<std::atomic<int>> hits(n);
-        pool.parallel_for(n, [&](size_t b, size_t e, int t) {
-          EXPECT_LT(t, threads);
-          if (b % grain != 0) ADD_FAILURE() << "chunk start " << b << " not aligned to " << grain;
-          for (size_t i = b; i < e; ++i) hits[i]++;
-        }, grain);
+        pool.parallel_for(
+            n,
+            [&](size_t b, size_t e, int t) {
+              EXPECT_LT(t, threads);
+              if (b % grain != 0)
+                ADD_FAILURE() << "chunk start " << b << " not aligned to " << grain;
+              for (size_t i = b; i < e; ++i) hits[i]++;
+            },
+            grain);
         for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
       }
     }

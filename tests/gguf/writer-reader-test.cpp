@@ -92,15 +92,18 @@ TEST(GgufWriterReader, CopiesValuesFromParsedFile) {
   auto f2 = GgufFile::parse(bytes2);
   ASSERT_TRUE(f2.ok()) << f2.status().to_string();
   ASSERT_EQ((*f2)->metadata().size(), (*f)->metadata().size());
-  for (const auto& [k, v] : (*f)->metadata()) EXPECT_EQ((*f2)->find(k)->to_string(100), v.to_string(100)) << k;
+  for (const auto& [k, v] : (*f)->metadata())
+    EXPECT_EQ((*f2)->find(k)->to_string(100), v.to_string(100)) << k;
 }
 
 TEST(GgufWriterReader, RejectsBadTensorsAtWrite) {
   GgufWriter w;
-  EXPECT_FALSE(w.add_tensor("x", GgmlType::kQ8_0, {33}, std::vector<uint8_t>(34)).ok());  // not a block multiple
-  EXPECT_FALSE(w.add_tensor("x", GgmlType::kF32, {4}, std::vector<uint8_t>(15)).ok());    // wrong size
+  EXPECT_FALSE(w.add_tensor("x", GgmlType::kQ8_0, {33}, std::vector<uint8_t>(34))
+                   .ok());  // not a block multiple
+  EXPECT_FALSE(
+      w.add_tensor("x", GgmlType::kF32, {4}, std::vector<uint8_t>(15)).ok());  // wrong size
   EXPECT_TRUE(w.add_tensor("x", GgmlType::kF32, {4}, std::vector<uint8_t>(16)).ok());
-  EXPECT_FALSE(w.add_tensor("x", GgmlType::kF32, {4}, std::vector<uint8_t>(16)).ok());    // duplicate
+  EXPECT_FALSE(w.add_tensor("x", GgmlType::kF32, {4}, std::vector<uint8_t>(16)).ok());  // duplicate
 }
 
 TEST(GgufWriterReader, WritesFileAtomically) {

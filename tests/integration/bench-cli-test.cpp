@@ -3,6 +3,7 @@
 // and progress lines; usage errors; gen-model's tensor type mix (llama-quantize's choices),
 // never-zero weights, determinism per seed, and that edgelm can benchmark what it writes.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,7 +15,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 #include "gguf/reader.h"
 #include "test_util.h"
@@ -59,9 +59,10 @@ std::string gen_model_exe() {
   return std::filesystem::exists(p) ? p : std::string();
 }
 
-#define REQUIRE_GEN_MODEL(var)                                                                \
-  const std::string var = gen_model_exe();                                                    \
-  if (var.empty()) GTEST_SKIP() << "SKIPPED: edgelm-gen-model is not built (target edgelm_gen_model)"
+#define REQUIRE_GEN_MODEL(var)             \
+  const std::string var = gen_model_exe(); \
+  if (var.empty())                         \
+  GTEST_SKIP() << "SKIPPED: edgelm-gen-model is not built (target edgelm_gen_model)"
 
 void expect_result_sane(const nlohmann::json& r, int reps) {
   SCOPED_TRACE(r.dump());
@@ -77,7 +78,8 @@ void expect_result_sane(const nlohmann::json& r, int reps) {
 
 TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
   EDGELM_REQUIRE_SHARED(model, kConfQ8);
-  Proc p = bench("-m " + model + " -t 1,2 -p 16,8 -n 4 --pg 8,3 -r 2 --seed 7 --membw-mib 16 -o json");
+  Proc p =
+      bench("-m " + model + " -t 1,2 -p 16,8 -n 4 --pg 8,3 -r 2 --seed 7 --membw-mib 16 -o json");
   ASSERT_EQ(p.exit_code, 0) << p.err;
   nlohmann::json j;
   ASSERT_NO_THROW(j = nlohmann::json::parse(p.out)) << p.out;
@@ -116,7 +118,8 @@ TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
     // Each sample's rate is its tokens over its time: p for pp, n for tg, p + n for pg.
     const double tokens = r["n_prompt"].get<double>() + r["n_gen"].get<double>();
     for (size_t i = 0; i < r["samples_ns"].size(); ++i)
-      EXPECT_NEAR(r["samples_ts"][i].get<double>() * r["samples_ns"][i].get<double>() / 1e9, tokens, 1e-6 * tokens);
+      EXPECT_NEAR(r["samples_ts"][i].get<double>() * r["samples_ns"][i].get<double>() / 1e9, tokens,
+                  1e-6 * tokens);
     if (kind == "pp") {
       EXPECT_EQ(r["n_gen"].get<int>(), 0);
       EXPECT_GT(r["ttft_ms"].get<double>(), 0.0);
@@ -128,7 +131,8 @@ TEST(BenchCli, JsonReportHasEveryTestAndThreadCount) {
       EXPECT_EQ(r["bytes_per_token"].get<double>(), bytes_per_token);
       const double achieved = r["achieved_gbps"].get<double>();
       EXPECT_GT(achieved, 0.0);
-      EXPECT_NEAR(achieved, r["avg_ts"].get<double>() * bytes_per_token / 1e9, 1e-9 * achieved + 1e-12);
+      EXPECT_NEAR(achieved, r["avg_ts"].get<double>() * bytes_per_token / 1e9,
+                  1e-9 * achieved + 1e-12);
       EXPECT_GT(r["bw_fraction"].get<double>(), 0.0);
       EXPECT_NEAR(r["bw_fraction"].get<double>(), achieved / bw[r["n_threads"].get<int>()], 1e-9);
     } else {
@@ -152,7 +156,9 @@ TEST(BenchCli, MarkdownTable) {
   EDGELM_REQUIRE_SHARED(model, kConfQ8);
   Proc p = bench("-m " + model + " -t 1 -p 8 -n 2 -r 1 --no-warmup");
   ASSERT_EQ(p.exit_code, 0) << p.err;
-  EXPECT_NE(p.out.find("| model | size | params | kernels | threads | test | t/s |"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("| model | size | params | kernels | threads | test | t/s |"),
+            std::string::npos)
+      << p.out;
   EXPECT_NE(p.out.find("| pp8 |"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("| tg2 |"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("build: edgelm"), std::string::npos) << p.out;
@@ -212,8 +218,10 @@ TEST(BenchCli, CorruptModelIsAnError) {
 TEST(GenModel, Q4KmMixFollowsLlamaQuantize) {
   REQUIRE_GEN_MODEL(gen);
   const std::string out = testing::temp_path("gen-q4km.gguf");
-  Proc g = run_exe(gen, "--out " + out +
-                            " --type q4_k_m --dim 256 --layers 8 --heads 4 --kv-heads 2 --ff 256 --vocab 300 -t 2");
+  Proc g = run_exe(
+      gen,
+      "--out " + out +
+          " --type q4_k_m --dim 256 --layers 8 --heads 4 --kv-heads 2 --ff 256 --vocab 300 -t 2");
   ASSERT_EQ(g.exit_code, 0) << g.err;
   auto file = GgufFile::open(out);
   ASSERT_TRUE(file.ok()) << file.status().to_string();
@@ -263,7 +271,8 @@ TEST(GenModel, F16WeightsNeverZeroAndDeterministicPerSeed) {
   REQUIRE_GEN_MODEL(gen);
   const std::string a = testing::temp_path("gen-a.gguf"), b = testing::temp_path("gen-b.gguf"),
                     c = testing::temp_path("gen-c.gguf");
-  const std::string shape = " --type f16 --dim 64 --layers 2 --heads 4 --kv-heads 4 --ff 128 --vocab 320";
+  const std::string shape =
+      " --type f16 --dim 64 --layers 2 --heads 4 --kv-heads 4 --ff 128 --vocab 320";
   ASSERT_EQ(run_exe(gen, "--out " + a + shape + " --seed 5 -t 1").exit_code, 0);
   ASSERT_EQ(run_exe(gen, "--out " + b + shape + " --seed 5 -t 2").exit_code, 0);
   ASSERT_EQ(run_exe(gen, "--out " + c + shape + " --seed 6 -t 2").exit_code, 0);
@@ -285,7 +294,8 @@ TEST(GenModel, F16WeightsNeverZeroAndDeterministicPerSeed) {
       // |x| from the f16 exponent/mantissa is enough for a rough scale check.
       const int e = (h >> 10) & 0x1f;
       const double m = 1.0 + (h & 0x3ff) / 1024.0;
-      const double x = e == 0 ? (h & 0x3ff) / 1024.0 * std::ldexp(1.0, -14) : m * std::ldexp(1.0, e - 15);
+      const double x =
+          e == 0 ? (h & 0x3ff) / 1024.0 * std::ldexp(1.0, -14) : m * std::ldexp(1.0, e - 15);
       sum2 += x * x;
     }
     const double sd = std::sqrt(sum2 / static_cast<double>(t.n_elements));
@@ -312,7 +322,8 @@ TEST(GenModel, RejectsBadShapes) {
   Proc heads = run_exe(gen, "--out " + out + " --dim 100 --heads 3 --layers 1 --ff 64 --vocab 300");
   EXPECT_NE(heads.exit_code, 0);
   EXPECT_NE(heads.err.find("--heads"), std::string::npos) << heads.err;
-  Proc type = run_exe(gen, "--out " + out + " --type q2_k --dim 64 --layers 1 --ff 64 --heads 4 --kv-heads 4");
+  Proc type = run_exe(
+      gen, "--out " + out + " --type q2_k --dim 64 --layers 1 --ff 64 --heads 4 --kv-heads 4");
   EXPECT_NE(type.exit_code, 0);
   EXPECT_NE(type.err.find("--type"), std::string::npos) << type.err;
   EXPECT_FALSE(std::filesystem::exists(out));

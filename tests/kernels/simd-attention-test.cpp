@@ -132,10 +132,10 @@ TEST(SimdAttention, AttentionRowMatchesRef) {
     for_each_target([&](const char* target) {
       // Per target: best_ops' vec_dot follows the forced target too.
       std::vector<float> ref_steps(hd), got(hd, -7.0f);
-      attention_row(ref_attn_ops(), *ops, q.data(), k.data() + hd, stride, v.data() + hd,
-                    stride, n_kv, hd, scale, acc.data(), ref_steps.data());
-      attention_row(simd::attn_ops(), *ops, q.data(), k.data() + hd, stride, v.data() + hd,
-                    stride, n_kv, hd, scale, acc.data(), got.data());
+      attention_row(ref_attn_ops(), *ops, q.data(), k.data() + hd, stride, v.data() + hd, stride,
+                    n_kv, hd, scale, acc.data(), ref_steps.data());
+      attention_row(simd::attn_ops(), *ops, q.data(), k.data() + hd, stride, v.data() + hd, stride,
+                    n_kv, hd, scale, acc.data(), got.data());
       EXPECT_EQ(0, std::memcmp(ref_steps.data(), got.data(), hd * sizeof(float)))
           << target << " ops " << ops->name;
     });

@@ -76,13 +76,18 @@ struct Test {
   int n = 0;
   std::string name() const {
     switch (kind) {
-      case Kind::kPp: return fmt::format("pp{}", p);
-      case Kind::kTg: return fmt::format("tg{}", n);
-      case Kind::kPg: return fmt::format("pp{}+tg{}", p, n);
+      case Kind::kPp:
+        return fmt::format("pp{}", p);
+      case Kind::kTg:
+        return fmt::format("tg{}", n);
+      case Kind::kPg:
+        return fmt::format("pp{}+tg{}", p, n);
     }
     return "?";
   }
-  const char* kind_name() const { return kind == Kind::kPp ? "pp" : kind == Kind::kTg ? "tg" : "pg"; }
+  const char* kind_name() const {
+    return kind == Kind::kPp ? "pp" : kind == Kind::kTg ? "tg" : "pg";
+  }
   int tokens() const { return kind == Kind::kPp ? p : kind == Kind::kTg ? n : p + n; }
 };
 
@@ -114,7 +119,8 @@ std::vector<int32_t> prompt_tokens(Mulberry32& rng, int n, int32_t bos, int64_t 
   std::vector<int32_t> t;
   t.reserve(static_cast<size_t>(std::max(n, 1)));
   t.push_back(bos);
-  for (int i = 1; i < n; ++i) t.push_back(static_cast<int32_t>(3 + rng.next() % static_cast<uint32_t>(n_vocab - 3)));
+  for (int i = 1; i < n; ++i)
+    t.push_back(static_cast<int32_t>(3 + rng.next() % static_cast<uint32_t>(n_vocab - 3)));
   return t;
 }
 
@@ -150,17 +156,19 @@ void split_build_info(const std::string& info, std::string& version, std::string
   const size_t sp = info.find(' ');
   const size_t open = info.find(" (");
   const size_t close = info.find(')', open == std::string::npos ? 0 : open);
-  if (sp != std::string::npos && open != std::string::npos && open > sp) version = info.substr(sp + 1, open - sp - 1);
-  if (open != std::string::npos && close != std::string::npos) commit = info.substr(open + 2, close - open - 2);
+  if (sp != std::string::npos && open != std::string::npos && open > sp)
+    version = info.substr(sp + 1, open - sp - 1);
+  if (open != std::string::npos && close != std::string::npos)
+    commit = info.substr(open + 2, close - open - 2);
 }
 
 std::string mib(double bytes) { return fmt::format("{:.2f} MiB", bytes / (1024.0 * 1024.0)); }
 
 using Clock = std::chrono::steady_clock;
 double ns_since(Clock::time_point t0) {
-  return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
 }
-
 
 // Bytes of weights one decode step reads: every layer tensor (matrices, norms, biases), the
 // output norm and matrix, and one row of the token embeddings.
@@ -171,8 +179,8 @@ double weight_bytes_per_token(const Model& model) {
   };
   double b = bytes(w.output_norm) + bytes(w.output) + static_cast<double>(w.token_embd.row_bytes());
   for (const LayerWeights& l : w.layers) {
-    for (const TensorRef* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.ffn_norm,
-                               &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+    for (const TensorRef* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
+                               &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
       b += bytes(*t);
   }
   return b;
@@ -218,7 +226,8 @@ double measure_bandwidth(const std::vector<uint64_t>& buf, int threads, int pass
         },
         4096);
     const double ns = static_cast<double>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
     best = std::max(best, static_cast<double>(buf.size() * sizeof(uint64_t)) / ns);
   }
   uint64_t total = 0;
@@ -243,8 +252,8 @@ StatusOr<int32_t> prefill(Context& ctx, const std::vector<int32_t>& tokens) {
   return argmax(*logits);
 }
 
-Status run_test(Context& ctx, const Test& test, int threads, const BenchOptions& o, Mulberry32& rng, int32_t bos,
-                int64_t n_vocab, Result& out) {
+Status run_test(Context& ctx, const Test& test, int threads, const BenchOptions& o, Mulberry32& rng,
+                int32_t bos, int64_t n_vocab, Result& out) {
   for (int r = 0; r < o.reps; ++r) {
     fmt::print(stderr, "{} t={} rep {}/{}\n", test.name(), threads, r + 1, o.reps);
     ctx.reset();
@@ -273,7 +282,8 @@ std::vector<double> samples_ts(const Result& r) {
 }
 
 int run_bench(BenchOptions o) {
-  if (o.reps < 1) return report_error(fmt::format("-r/--repetitions must be at least 1, found {}", o.reps));
+  if (o.reps < 1)
+    return report_error(fmt::format("-r/--repetitions must be at least 1, found {}", o.reps));
   if (o.output != "md" && o.output != "json")
     return report_error(fmt::format("-o/--output: expected md or json, found '{}'", o.output));
   if (o.tg_prefix < 1) return report_error("--tg-prefix must be at least 1");
@@ -287,7 +297,8 @@ int run_bench(BenchOptions o) {
   }
   if (o.threads.empty()) o.threads.push_back(physical_core_count());
   for (int t : o.threads)
-    if (t < 1) return report_error(fmt::format("-t/--threads: thread counts must be positive, found {}", t));
+    if (t < 1)
+      return report_error(fmt::format("-t/--threads: thread counts must be positive, found {}", t));
 
   std::vector<Test> tests;
   for (int p : o.n_prompt)
@@ -312,8 +323,11 @@ int run_bench(BenchOptions o) {
   std::unique_ptr<Model> model = std::move(model_or).value();
   const double load_ms = ns_since(t_load) / 1e6;
   const HParams& hp = model->hparams();
-  if (hp.n_vocab < 4) return report_error(fmt::format("model '{}' has a vocabulary of {} tokens", o.model, hp.n_vocab));
-  const int32_t bos = static_cast<int32_t>(model->gguf().get_uint("tokenizer.ggml.bos_token_id").value_or(1));
+  if (hp.n_vocab < 4)
+    return report_error(
+        fmt::format("model '{}' has a vocabulary of {} tokens", o.model, hp.n_vocab));
+  const int32_t bos =
+      static_cast<int32_t>(model->gguf().get_uint("tokenizer.ggml.bos_token_id").value_or(1));
   int64_t n_params = 0;
   for (const auto& t : model->gguf().tensors()) n_params += t.n_elements;
 
@@ -325,7 +339,8 @@ int run_bench(BenchOptions o) {
   }
   n_ctx = std::max(n_ctx, std::min(max_p, 64) + 2);  // warmup
 
-  if (o.membw_mib < 0) return report_error(fmt::format("--membw-mib must be >= 0, found {}", o.membw_mib));
+  if (o.membw_mib < 0)
+    return report_error(fmt::format("--membw-mib must be >= 0, found {}", o.membw_mib));
   const double bytes_per_token = weight_bytes_per_token(*model);
   std::vector<std::pair<int, double>> membw;  // (threads, GB/s)
   size_t membw_bytes = 0;
@@ -361,7 +376,9 @@ int run_bench(BenchOptions o) {
       r.test = test;
       r.threads = threads;
       Status s = run_test(*ctx, test, threads, o, rng, bos, hp.n_vocab, r);
-      if (!s.ok()) return report_error(s.with_context(fmt::format("{} with {} threads", test.name(), threads)));
+      if (!s.ok())
+        return report_error(
+            s.with_context(fmt::format("{} with {} threads", test.name(), threads)));
       results.push_back(std::move(r));
     }
   }
@@ -409,7 +426,8 @@ int run_bench(BenchOptions o) {
     j["base_rss_bytes"] = base_rss;
     j["peak_rss_bytes"] = peak_rss;
     j["loadavg"] = loadavg();
-    j["params"] = {{"seed", o.seed}, {"reps", o.reps}, {"tg_prefix", o.tg_prefix}, {"warmup", o.warmup}};
+    j["params"] = {
+        {"seed", o.seed}, {"reps", o.reps}, {"tg_prefix", o.tg_prefix}, {"warmup", o.warmup}};
     j["mem_bw_buffer_bytes"] = membw_bytes;
     auto bw = nlohmann::ordered_json::array();
     for (const auto& [t, g] : membw) bw.push_back({{"n_threads", t}, {"gbps", g}});
@@ -444,12 +462,15 @@ int run_bench(BenchOptions o) {
     fmt::print("{}\n", j.dump(1));
   } else {
     fmt::print("build: {}\n", info);
-    fmt::print("cpu: {} ({}, {} logical / {} physical cores): {}\n", cpu.model_name.empty() ? "?" : cpu.model_name,
-               cpu.arch, cpu.logical_cores, physical_core_count(), cpu.features_string());
+    fmt::print("cpu: {} ({}, {} logical / {} physical cores): {}\n",
+               cpu.model_name.empty() ? "?" : cpu.model_name, cpu.arch, cpu.logical_cores,
+               physical_core_count(), cpu.features_string());
     fmt::print("kernels: {}\n", kernels_name);
     fmt::print("model: {} ({} parameters, load {:.1f} ms)\n\n", o.model,
                fmt::format("{:.2f} M", static_cast<double>(n_params) / 1e6), load_ms);
-    fmt::print("| model | size | params | kernels | threads | test | t/s | ttft ms | MiB/token | GB/s | of mem bw |\n");
+    fmt::print(
+        "| model | size | params | kernels | threads | test | t/s | ttft ms | MiB/token | GB/s | "
+        "of mem bw |\n");
     fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (const Result& r : results) {
       const auto ts = samples_ts(r);
@@ -457,23 +478,26 @@ int run_bench(BenchOptions o) {
       if (r.test.kind == Kind::kTg) {
         const double achieved = mean(ts) * bytes_per_token / 1e9;
         const double g = membw_for(r.threads);
-        bw_cols = fmt::format(" {:.2f} | {:.2f} | {} |", bytes_per_token / (1024.0 * 1024.0), achieved,
-                              g > 0 ? fmt::format("{:.0f}%", 100.0 * achieved / g) : std::string());
+        bw_cols =
+            fmt::format(" {:.2f} | {:.2f} | {} |", bytes_per_token / (1024.0 * 1024.0), achieved,
+                        g > 0 ? fmt::format("{:.0f}%", 100.0 * achieved / g) : std::string());
       }
-      fmt::print("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} ± {:.2f} | {} |{}\n", model_desc,
-                 mib(static_cast<double>(model->gguf().file_size())), static_cast<double>(n_params) / 1e6,
-                 kernels_name, r.threads, r.test.name(), mean(ts), stddev(ts),
-                 r.ttft_ms.empty() ? std::string("") : fmt::format("{:.2f}", mean(r.ttft_ms)), bw_cols);
+      fmt::print(
+          "| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} ± {:.2f} | {} |{}\n", model_desc,
+          mib(static_cast<double>(model->gguf().file_size())), static_cast<double>(n_params) / 1e6,
+          kernels_name, r.threads, r.test.name(), mean(ts), stddev(ts),
+          r.ttft_ms.empty() ? std::string("") : fmt::format("{:.2f}", mean(r.ttft_ms)), bw_cols);
     }
     if (!membw.empty()) {
       std::string line;
-      for (const auto& [t, g] : membw) line += fmt::format("{}t={}: {:.2f} GB/s", line.empty() ? "" : ", ", t, g);
-      fmt::print("\nmemory bandwidth (read-only stream over {}, best of 3): {}\n", mib(static_cast<double>(membw_bytes)),
-                 line);
+      for (const auto& [t, g] : membw)
+        line += fmt::format("{}t={}: {:.2f} GB/s", line.empty() ? "" : ", ", t, g);
+      fmt::print("\nmemory bandwidth (read-only stream over {}, best of 3): {}\n",
+                 mib(static_cast<double>(membw_bytes)), line);
     }
     const auto la = loadavg();
-    fmt::print("\npeak RSS: {} (process start {}); {} repetitions, seed {}, tg prefix {}{}\n", mib(peak_rss),
-               mib(base_rss), o.reps, o.seed, o.tg_prefix,
+    fmt::print("\npeak RSS: {} (process start {}); {} repetitions, seed {}, tg prefix {}{}\n",
+               mib(peak_rss), mib(base_rss), o.reps, o.seed, o.tg_prefix,
                la.empty() ? std::string() : fmt::format("; load average {:.2f}", la[0]));
   }
   return 0;
@@ -483,11 +507,14 @@ int run_bench(BenchOptions o) {
 
 void register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  auto* sub = app.add_subcommand("bench", "Measure prefill (pp), decode (tg) and combined (pg) throughput");
+  auto* sub =
+      app.add_subcommand("bench", "Measure prefill (pp), decode (tg) and combined (pg) throughput");
   sub->add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
-  sub->add_option("-t,--threads", o->threads, "Thread counts, comma separated (default: physical cores)")
+  sub->add_option("-t,--threads", o->threads,
+                  "Thread counts, comma separated (default: physical cores)")
       ->delimiter(',');
-  sub->add_option("-p,--n-prompt", o->n_prompt, "Prompt lengths for pp tests, comma separated (0: none)")
+  sub->add_option("-p,--n-prompt", o->n_prompt,
+                  "Prompt lengths for pp tests, comma separated (0: none)")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("-n,--n-gen", o->n_gen, "Token counts for tg tests, comma separated (0: none)")
@@ -499,7 +526,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed of the random prompt tokens")->capture_default_str();
   sub->add_option("--tg-prefix", o->tg_prefix, "Untimed context evaluated before each tg test")
       ->capture_default_str();
-  sub->add_option("--kernels", o->kernels, "Kernel set: best (SIMD when available) or ref")->capture_default_str();
+  sub->add_option("--kernels", o->kernels, "Kernel set: best (SIMD when available) or ref")
+      ->capture_default_str();
   sub->add_option("--membw-mib", o->membw_mib,
                   "Buffer of the memory-bandwidth measurement in MiB (raised to 4x L3; 0: skip)")
       ->capture_default_str();

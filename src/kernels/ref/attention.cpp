@@ -1,10 +1,11 @@
 // Scalar F16 flash-attention steps (the oracle for simd/attention.cpp), attention_row() and
 // best_attn_ops().
+#include "kernels/attention.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/attention.h"
 #include "quant/fp16.h"
 
 namespace edgelm {
@@ -46,8 +47,8 @@ void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const 
   std::memset(acc, 0, static_cast<size_t>(hd) * sizeof(uint16_t));
   float M = -INFINITY, S = 0.0f;
   for (int64_t j = 0; j < n_kv; ++j) {
-    const float s = ops.vec_dot(GgmlType::kF16, hd, k + static_cast<size_t>(j) * k_stride, q16) *
-                    scale;
+    const float s =
+        ops.vec_dot(GgmlType::kF16, hd, k + static_cast<size_t>(j) * k_stride, q16) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (s > M) {
       const float m_old = M;

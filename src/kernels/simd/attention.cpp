@@ -8,9 +8,10 @@
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
 // clang-format on
 
+#include "kernels/attention.h"
+
 #include <cstdint>
 
-#include "kernels/attention.h"
 #include "quant/fp16.h"
 
 #undef HWY_TARGET_INCLUDE

@@ -11,16 +11,24 @@
 namespace edgelm {
 namespace {
 
+// resize + memcpy rather than vector::insert: GCC 12 reports a false -Wstringop-overflow there.
+void append(std::vector<uint8_t>& out, const void* data, size_t n) {
+  if (n == 0) return;
+  const size_t at = out.size();
+  out.resize(at + n);
+  std::memcpy(out.data() + at, data, n);
+}
+
 template <typename T>
 void put_raw(std::vector<uint8_t>& out, T v) {
   uint8_t b[sizeof(T)];
   std::memcpy(b, &v, sizeof(T));
-  out.insert(out.end(), b, b + sizeof(T));
+  append(out, b, sizeof(T));
 }
 
 void put_str(std::vector<uint8_t>& out, std::string_view s) {
   put_raw<uint64_t>(out, s.size());
-  out.insert(out.end(), s.begin(), s.end());
+  append(out, s.data(), s.size());
 }
 
 template <typename T>
@@ -111,7 +119,7 @@ void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
         for (auto s : v.strings) put_str(out, s);
       } else {
         size_t n = v.array_count * gguf_scalar_size(v.array_type);
-        out.insert(out.end(), v.array_data, v.array_data + n);
+        append(out, v.array_data, n);
       }
       break;
     }
@@ -124,7 +132,7 @@ void GgufWriter::set_value(const std::string& k, const GgufValue& v) {
     default: {
       uint8_t b[8];
       std::memcpy(b, &v.u64, 8);  // little-endian: low bytes first
-      out.insert(out.end(), b, b + gguf_scalar_size(v.type));
+      append(out, b, gguf_scalar_size(v.type));
     }
   }
   put(k, std::move(out));
@@ -173,7 +181,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   put_raw<uint64_t>(out, kv_.size());
   for (const auto& kv : kv_) {
     put_str(out, kv.key);
-    out.insert(out.end(), kv.encoded.begin(), kv.encoded.end());
+    append(out, kv.encoded.data(), kv.encoded.size());
   }
   uint64_t offset = 0;
   for (const auto& t : tensors_) {
@@ -186,7 +194,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   }
   pad_to(out, alignment_);
   for (const auto& t : tensors_) {
-    out.insert(out.end(), t.data.begin(), t.data.end());
+    append(out, t.data.data(), t.data.size());
     pad_to(out, alignment_);
   }
   return out;

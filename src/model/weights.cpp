@@ -84,23 +84,7 @@ class Binder {
 
 bool is_supported_matrix_type(GgmlType t) {
   // Needs a product kernel and a dequantizer (token embeddings are looked up by row).
-  if (!vec_dot_supported(t) || !can_dequantize(t)) return false;
-  switch (t) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-      return true;
-    default:
-      return false;
-  }
+  return vec_dot_supported(t) && can_dequantize(t);
 }
 
 StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp) {

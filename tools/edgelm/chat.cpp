@@ -64,11 +64,7 @@ int run_chat(const ChatOptions& o) {
   auto session = (*engine)->open_session(so);
   if (!session.ok()) return report_error(session.status());
 
-  GenerateParams gp;
-  gp.max_tokens = o.n_predict;
-  gp.sampling = o.sampling;
-  apply_seed(gp.sampling, o.seed);
-  for (const auto& stop : o.stop) gp.stop.push_back(unescape(stop));
+  GenerateParams gp = make_generate_params(o.n_predict, o.sampling, o.seed, o.stop);
 
   Chat chat(**session, (*engine)->chat_format(), o.system);
   const bool interactive = ::isatty(STDIN_FILENO) != 0;

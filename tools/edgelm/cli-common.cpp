@@ -48,6 +48,16 @@ void apply_seed(SamplingParams& sp, int64_t seed) {
   sp.seed = seed < 0 ? kRandomSeed : static_cast<uint64_t>(seed);
 }
 
+GenerateParams make_generate_params(int n_predict, const SamplingParams& sampling, int64_t seed,
+                                    const std::vector<std::string>& stop) {
+  GenerateParams gp;
+  gp.max_tokens = n_predict;
+  gp.sampling = sampling;
+  apply_seed(gp.sampling, seed);
+  for (const auto& s : stop) gp.stop.push_back(unescape(s));
+  return gp;
+}
+
 std::string unescape(const std::string& s) {
   std::string out;
   out.reserve(s.size());

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "engine/session.h"
 #include "sampling/sampler.h"
 
 namespace edgelm::cli {
@@ -35,6 +36,10 @@ int report_error(const std::string& message);
 void add_sampling_options(CLI::App* sub, SamplingParams& sp, int64_t& seed);
 // Applies --seed (-1 = random) to sp.
 void apply_seed(SamplingParams& sp, int64_t seed);
+// Generation parameters shared by run and chat: token limit, sampling with the seed applied,
+// stop strings with their escapes resolved.
+GenerateParams make_generate_params(int n_predict, const SamplingParams& sampling, int64_t seed,
+                                    const std::vector<std::string>& stop);
 
 // Turns the escapes \n \t \r \\ \" \' into their characters (for --stop "\n\n"); other
 // backslashes stay as they are.

@@ -22,6 +22,19 @@ void register_run(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_info(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_serve(CLI::App& app);
+void register_quantize(CLI::App& app);
+void register_audit(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_keygen(CLI::App& app);
+void register_release(CLI::App& app);
+void register_delta(CLI::App& app);
+void register_update(CLI::App& app);
+void register_rollback(CLI::App& app);
+void register_models(CLI::App& app);
+void register_route(CLI::App& app);
+void register_monitor(CLI::App& app);
+void register_governor(CLI::App& app);
 
 // Ends a subcommand's callback: a non-zero code leaves through CLI11 (CLI::RuntimeError) and
 // becomes the process exit status; 0 returns normally.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "base/cpu.h"
 #include "engine/text-stream.h"
@@ -20,6 +21,26 @@ double ms_since(Clock::time_point t0) {
 }
 
 }  // namespace
+
+TokenLogprob token_logprob(std::span<const float> logits, int32_t token) {
+  TokenLogprob out;
+  if (logits.empty()) return out;
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0, zx = 0;  // sum exp(x - mx), sum exp(x - mx) * (x - mx)
+  for (float x : logits) {
+    const double d = static_cast<double>(x) - mx;
+    const double e = std::exp(d);
+    if (e == 0) continue;  // also skips -inf logits (0 * -inf would be NaN)
+    z += e;
+    zx += e * d;
+  }
+  const double log_z = std::log(z);
+  if (token >= 0 && static_cast<size_t>(token) < logits.size()) {
+    out.logprob = static_cast<float>(static_cast<double>(logits[token]) - mx - log_z);
+  }
+  out.entropy = static_cast<float>(log_z - zx / z);  // H = log Z - E[x - mx]
+  return out;
+}
 
 Session::Session(std::unique_ptr<Executor> executor, std::shared_ptr<const TokenCodec> codec,
                  double load_ms)
@@ -132,6 +153,9 @@ StatusOr<GenerateResult> Session::generate_tokens(std::span<const int32_t> promp
       break;
     }
     result.tokens.push_back(id);
+    const TokenLogprob lp = token_logprob(logits, id);
+    result.token_logprobs.push_back(lp.logprob);
+    result.token_entropies.push_back(lp.entropy);
     const std::string text = stream.push(codec_->token_to_piece(id));
     if (stream.stopped()) {
       if (!text.empty()) emit(text, id);

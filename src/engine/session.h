@@ -51,9 +51,22 @@ using TokenCallback = std::function<bool(std::string_view text, int32_t token)>;
 struct GenerateResult {
   std::string text;             // everything released to the callback, concatenated
   std::vector<int32_t> tokens;  // generated ids (an end-of-generation token is not included)
+  // One entry per id in `tokens`: the token's natural-log probability and the entropy (nats)
+  // of the distribution it was drawn from, both from a log-softmax of the raw logits over the
+  // whole vocabulary, before any sampling transform (temperature, top-k/p, penalties).
+  std::vector<float> token_logprobs;
+  std::vector<float> token_entropies;
   StopReason stop_reason = StopReason::kMaxTokens;
   GenerationStats stats;
 };
+
+// log p(token) and the entropy of softmax(logits), in nats, over all of `logits` (numerically
+// stable; what GenerateResult::token_logprobs / token_entropies hold).
+struct TokenLogprob {
+  float logprob = 0;
+  float entropy = 0;
+};
+TokenLogprob token_logprob(std::span<const float> logits, int32_t token);
 
 class Session {
  public:

@@ -110,6 +110,14 @@ StatusOr<GenerateResult> Session::generate_tokens(std::span<const int32_t> promp
   st.seed = sampler.seed();
   for (int32_t t : prompt) sampler.accept(t);
 
+  // The before_token hook (e.g. the governor) may refuse before any work is done.
+  if (params.before_token && !params.before_token(0)) {
+    st.stop_reason = result.stop_reason = StopReason::kGovernor;
+    st.total_ms = ms_since(t_start);
+    last_stats_ = st;
+    return result;
+  }
+
   // Prefill.
   const auto t_prefill = Clock::now();
   auto rest = prompt.subspan(common);
@@ -172,6 +180,10 @@ StatusOr<GenerateResult> Session::generate_tokens(std::span<const int32_t> promp
     }
     if (executor_->n_past() >= n_ctx) {
       reason = StopReason::kContextFull;
+      break;
+    }
+    if (params.before_token && !params.before_token(static_cast<int>(result.tokens.size()))) {
+      reason = StopReason::kGovernor;
       break;
     }
     const int32_t one[1] = {id};

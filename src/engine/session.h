@@ -41,6 +41,10 @@ struct GenerateParams {
   bool parse_special = true;      // "<s>", "<|im_start|>" in the prompt become special tokens
   bool reuse_cache = true;        // keep the cached prefix shared with the previous prompt
   bool ignore_eog = false;        // keep going past end-of-generation tokens
+  // Called before the prompt is evaluated (n_generated = 0) and before each decode step
+  // (n_generated = tokens generated so far). Returning false stops generation with stop_reason
+  // "governor"; it may sleep to pace tokens. runtime/governor/engine-hook.h builds one.
+  std::function<bool(int n_generated)> before_token;
 };
 
 // Called once per generated token with the text that became final with it (may be empty

@@ -20,6 +20,8 @@ const char* stop_reason_name(StopReason r) {
       return "cancelled";
     case StopReason::kCallback:
       return "callback";
+    case StopReason::kGovernor:
+      return "governor";
   }
   return "unknown";
 }

@@ -11,7 +11,7 @@
 // time; decode_* = single-token evaluations after the first sampled token, timed from the first
 // token to the end; generated_tokens = tokens sampled (an end-of-generation token included);
 // peak_rss_bytes = process peak resident memory (VmHWM); stop_reason = one of eog, stop_string,
-// max_tokens, context_full, cancelled, callback.
+// max_tokens, context_full, cancelled, callback, governor.
 //
 //   GenerationStats st = result.stats;   std::puts(st.to_json().c_str());
 #pragma once
@@ -22,7 +22,15 @@
 
 namespace edgelm {
 
-enum class StopReason { kEog, kStopString, kMaxTokens, kContextFull, kCancelled, kCallback };
+enum class StopReason {
+  kEog,
+  kStopString,
+  kMaxTokens,
+  kContextFull,
+  kCancelled,
+  kCallback,
+  kGovernor,  // GenerateParams::before_token returned false
+};
 const char* stop_reason_name(StopReason r);  // "eog", "stop_string", ...
 
 struct GenerationStats {

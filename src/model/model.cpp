@@ -20,7 +20,23 @@ StatusOr<std::unique_ptr<Model>> Model::from_gguf(std::unique_ptr<GgufFile> file
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::move(file);
   ASSIGN_OR_RETURN(m->hparams_, HParams::from_gguf(*m->file_));
-  ASSIGN_OR_RETURN(m->weights_, bind_weights(*m->file_, m->hparams_));
+  auto policy = LoadPolicy::from_env();
+  if (!policy.ok()) return policy.status();
+  for (GgmlType t : options.disabled_types) policy->disabled_types.push_back(t);
+  policy->strict_quant = options.strict_quant;
+  ASSIGN_OR_RETURN(m->weights_, bind_weights(*m->file_, m->hparams_, *policy));
+  size_t n_converted = 0;
+  const TensorLoadRecord* first = nullptr;
+  for (const TensorLoadRecord& r : m->weights_.load_records) {
+    if (r.converted && n_converted++ == 0) first = &r;
+  }
+  if (first) {
+    EDGELM_LOG_WARN(
+        "{}: {} tensor(s) converted at load (+{:.1f} MiB), e.g. '{}' {} -> {} ({}); see `edgelm "
+        "audit`",
+        m->path(), n_converted, m->weights_.converted_bytes / 1048576.0, first->name,
+        type_name(first->stored_type), type_name(first->exec_type), first->reason);
+  }
   if (options.log_summary) {
     EDGELM_LOG_INFO("loaded {} ({}, {}, {:.1f} MiB of weights{})", m->path(),
                     m->hparams_.to_string(), m->dominant_type(), m->weights_bytes() / 1048576.0,

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "gguf/reader.h"
@@ -20,6 +21,11 @@ namespace edgelm {
 struct ModelOptions {
   // Log a one-line summary (arch, sizes, types) at info level after loading.
   bool log_summary = true;
+  // Matrix types to treat as having no kernel (converted at load), in addition to those named
+  // by EDGELM_DISABLE_KERNEL (see model/weights.h).
+  std::vector<GgmlType> disabled_types = {};
+  // Refuse to load (failed_precondition) when any tensor would be converted at load.
+  bool strict_quant = false;
 };
 
 class Model {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 
@@ -21,9 +24,17 @@ std::string supported_matrix_types() {
   return "f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K";
 }
 
+bool is_disabled(const LoadPolicy& p, GgmlType t) {
+  return std::find(p.disabled_types.begin(), p.disabled_types.end(), t) != p.disabled_types.end();
+}
+
+bool can_execute(const LoadPolicy& p, GgmlType t) {
+  return has_matrix_kernel(t) && !is_disabled(p, t);
+}
+
 class Binder {
  public:
-  Binder(const GgufFile& f) : f_(f) {}
+  Binder(const GgufFile& f, const LoadPolicy& policy, Weights& w) : f_(f), policy_(policy), w_(w) {}
 
   // kind: 1 = F32 vector, 2 = matrix of a supported type.
   StatusOr<TensorRef> bind(const std::string& name, std::vector<int64_t> shape, bool required) {
@@ -46,7 +57,7 @@ class Binder {
             fmt::format("{}: tensor '{}' has type {}, expected f32 for a vector", f_.path(), name,
                         type_name(t->type)));
       }
-    } else if (!is_supported_matrix_type(t->type)) {
+    } else if (!has_matrix_kernel(t->type) && !can_dequantize(t->type)) {
       return Status::unimplemented(
           fmt::format("{}: tensor '{}' has unsupported type {} (supported: {})", f_.path(), name,
                       type_name(t->type), supported_matrix_types()));
@@ -68,14 +79,67 @@ class Binder {
       return Status::data_loss(fmt::format("{}: tensor '{}' holds {} bytes, expected {}", f_.path(),
                                            name, t->nbytes, expect));
     }
-    if (seen_.insert(t).second) total_ += t->nbytes;
+    if (!seen_.insert(t).second) {
+      // Bound before (tied output): reuse the first binding, converted or not.
+      for (const TensorLoadRecord& rec : w_.load_records)
+        if (rec.name == name) r.type = rec.exec_type;
+      auto it = converted_.find(t);
+      if (it != converted_.end()) r.data = it->second;
+      return r;
+    }
+    total_ += t->nbytes;
+    TensorLoadRecord rec;
+    rec.name = name;
+    rec.stored_type = rec.exec_type = t->type;
+    rec.stored_bytes = rec.exec_bytes = expect;
+    rec.mapped = t->data;
+    if (shape.size() > 1 && !can_execute(policy_, t->type)) {
+      ASSIGN_OR_RETURN(r, convert(r, name, rec));
+      converted_[t] = r.data;
+    }
+    w_.load_records.push_back(std::move(rec));
     return r;
   }
 
   size_t total() const { return total_; }
 
  private:
+  // Copies `r` to F16 (or F32 when F16 cannot execute either) in memory owned by w_.
+  StatusOr<TensorRef> convert(TensorRef r, const std::string& name, TensorLoadRecord& rec) {
+    const bool disabled = is_disabled(policy_, r.type);
+    rec.reason = disabled ? fmt::format("{} kernel disabled (EDGELM_DISABLE_KERNEL / LoadPolicy)",
+                                        type_name(r.type))
+                          : fmt::format("no {} kernel on this CPU/build", type_name(r.type));
+    GgmlType target = GgmlType::kF16;
+    if (!can_execute(policy_, target)) target = GgmlType::kF32;
+    if (policy_.strict_quant || !can_dequantize(r.type) || !can_execute(policy_, target)) {
+      return Status::failed_precondition(
+          fmt::format("{}: tensor '{}' is stored as {} but would run as {} ({}); {}", f_.path(),
+                      name, type_name(r.type), type_name(target), rec.reason,
+                      policy_.strict_quant ? "strict quantization refuses to convert at load"
+                                           : "no type to convert it to"));
+    }
+    const size_t out_row = row_size(target, r.ne0);
+    auto buf = std::make_shared<std::vector<uint8_t>>(out_row * static_cast<size_t>(r.ne1));
+    std::vector<float> tmp(static_cast<size_t>(r.ne0));
+    for (int64_t i = 0; i < r.ne1; ++i) {
+      dequantize_row(r.type, r.row(i), tmp.data(), r.ne0);
+      quantize_row(target, tmp.data(), buf->data() + static_cast<size_t>(i) * out_row, r.ne0);
+    }
+    r.type = target;
+    r.data = buf->data();
+    rec.exec_type = target;
+    rec.exec_bytes = buf->size();
+    rec.converted = true;
+    w_.converted_bytes += buf->size();
+    w_.converted_storage.push_back(std::move(buf));
+    return r;
+  }
+
   const GgufFile& f_;
+  const LoadPolicy& policy_;
+  Weights& w_;
+  std::map<const GgufTensorInfo*, const uint8_t*> converted_;
   std::set<const GgufTensorInfo*> seen_;
   size_t total_ = 0;
 };
@@ -87,9 +151,42 @@ bool is_supported_matrix_type(GgmlType t) {
   return vec_dot_supported(t) && can_dequantize(t);
 }
 
+bool has_matrix_kernel(GgmlType t) { return is_supported_matrix_type(t); }
+
+StatusOr<LoadPolicy> LoadPolicy::from_env() {
+  LoadPolicy p;
+  const char* env = std::getenv("EDGELM_DISABLE_KERNEL");
+  if (!env) return p;
+  std::string s(env);
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    std::string item = s.substr(pos, end - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) {
+      auto t = type_from_name(item);
+      if (!t) {
+        return Status::invalid_argument(fmt::format(
+            "EDGELM_DISABLE_KERNEL='{}': '{}' is not a ggml type name (e.g. q4_K, q8_0, f16)", s,
+            item));
+      }
+      p.disabled_types.push_back(*t);
+    }
+    pos = end + 1;
+  }
+  return p;
+}
+
 StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp) {
-  Binder b(file);
+  ASSIGN_OR_RETURN(LoadPolicy policy, LoadPolicy::from_env());
+  return bind_weights(file, hp, policy);
+}
+
+StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp, const LoadPolicy& policy) {
   Weights w;
+  Binder b(file, policy, w);
   const int64_t E = hp.n_embd, Q = hp.n_embd_q(), KV = hp.n_embd_kv(), F = hp.n_ff, V = hp.n_vocab;
   ASSIGN_OR_RETURN(w.token_embd, b.bind("token_embd.weight", {E, V}, true));
   ASSIGN_OR_RETURN(w.output_norm, b.bind("output_norm.weight", {E}, true));

@@ -5,9 +5,16 @@
 //
 //   ASSIGN_OR_RETURN(Weights w, bind_weights(*file, hparams));
 //   const TensorRef& wq = w.layers[0].wq;   // wq.type, wq.data, wq.ne0 (n_embd), wq.ne1 (rows)
+//
+// A matrix whose type has no product kernel (on this CPU, or disabled with LoadPolicy /
+// EDGELM_DISABLE_KERNEL=q4_K,q6_K) is converted once at load to F16 (F32 if F16 is disabled
+// too) into memory owned by Weights; every bound tensor gets a TensorLoadRecord saying what was
+// stored and what the kernels execute. With LoadPolicy::strict_quant a conversion is an error.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -41,6 +48,29 @@ struct LayerWeights {
   TensorRef ffn_down;          // [n_ff, n_embd]
 };
 
+// What the loader did with one bound tensor (see engine/audit.h for the report).
+struct TensorLoadRecord {
+  std::string name;
+  GgmlType stored_type = GgmlType::kF32;  // type in the file
+  GgmlType exec_type = GgmlType::kF32;    // type the kernels run on
+  size_t stored_bytes = 0;                // bytes in the file (mapped)
+  size_t exec_bytes = 0;                  // bytes the kernels read (== stored unless converted)
+  const uint8_t* mapped = nullptr;        // the tensor's bytes in the mapping
+  bool converted = false;                 // copied to exec_type at load (heap memory)
+  std::string reason;                     // why it was converted ("" otherwise)
+};
+
+// How the loader treats matrix types.
+struct LoadPolicy {
+  // Types treated as having no product kernel, in addition to those the kernels lack.
+  std::vector<GgmlType> disabled_types = {};
+  // A tensor that would be converted at load is an error instead.
+  bool strict_quant = false;
+  // disabled_types from EDGELM_DISABLE_KERNEL (comma-separated ggml type names, e.g. "q4_K,q6_K";
+  // case-insensitive). Unknown names are an error naming the variable.
+  static StatusOr<LoadPolicy> from_env();
+};
+
 struct Weights {
   TensorRef token_embd;   // [n_embd, n_vocab]
   TensorRef output_norm;  // [n_embd] F32
@@ -49,11 +79,20 @@ struct Weights {
   bool tied_output = false;
   std::vector<LayerWeights> layers;
   size_t total_bytes = 0;  // bytes of all bound tensors (tied counted once)
+  // One per bound tensor (tied output counted once), in binding order.
+  std::vector<TensorLoadRecord> load_records;
+  size_t converted_bytes = 0;  // heap bytes of converted tensors
+  // Owns the converted tensors' data (shared so that copies of Weights stay valid).
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> converted_storage;
 };
 
 // True for the matrix types the forward pass multiplies (types with a vec_dot in kernels).
 bool is_supported_matrix_type(GgmlType t);
 
+// Kernel-level support, ignoring any LoadPolicy (what the CPU and the build provide).
+bool has_matrix_kernel(GgmlType t);
+
 StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp);
+StatusOr<Weights> bind_weights(const GgufFile& file, const HParams& hp, const LoadPolicy& policy);
 
 }  // namespace edgelm

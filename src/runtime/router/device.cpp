@@ -16,17 +16,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string finish_reason(StopReason r) {
-  switch (r) {
-    case StopReason::kEog:
-    case StopReason::kStopString:
-      return "stop";
-    case StopReason::kMaxTokens:
-    case StopReason::kContextFull:
-      return "length";
-    case StopReason::kCancelled:
-    case StopReason::kCallback:
-      break;
-  }
+  if (r == StopReason::kEog || r == StopReason::kStopString) return "stop";
+  if (r == StopReason::kMaxTokens || r == StopReason::kContextFull) return "length";
   return "cancelled";
 }
 

@@ -75,6 +75,7 @@ extern "C" {
 edgelm_model_params edgelm_model_default_params(void) {
   edgelm_model_params p;
   p.log_summary = false;
+  p.strict_quant = false;
   return p;
 }
 
@@ -135,6 +136,7 @@ int edgelm_model_load(const char* path, const edgelm_model_params* params, edgel
     const edgelm_model_params p = params ? *params : edgelm_model_default_params();
     edgelm::EngineOptions eo;
     eo.model.log_summary = p.log_summary;
+    eo.model.strict_quant = p.strict_quant;
     auto engine = edgelm::Engine::load(path, eo);
     if (!engine.ok()) return fail(engine.status());
     auto m = std::make_unique<edgelm_model>();

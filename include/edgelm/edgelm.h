@@ -178,6 +178,48 @@ EDGELM_API void edgelm_session_cancel(edgelm_session* session);
 EDGELM_API int edgelm_session_stats_json(const edgelm_session* session, char* buf, size_t buf_size,
                                          size_t* n_out);
 
+/* ---- governor: device policy (temperature, battery, charger, pacing; docs/governor.md) ---- */
+
+typedef struct edgelm_governor edgelm_governor; /* a policy + its sensors (opaque) */
+
+enum edgelm_governor_action {
+  EDGELM_GOVERNOR_ALLOW = 0, /* run on the device now */
+  EDGELM_GOVERNOR_DEFER = 1, /* wait delay_ms, then ask again */
+  EDGELM_GOVERNOR_REFUSE = 2 /* do not run on the device (route elsewhere) */
+};
+
+typedef struct edgelm_governor_decision {
+  int32_t action;   /* an edgelm_governor_action */
+  int64_t delay_ms; /* DEFER: how long to wait */
+  char code[32];    /* "ok", "unplugged", "battery", "max_temp", "cooldown", "budget",
+                       "throttle", "no_sensor", "sensor_error"; NUL-terminated */
+  char reason[256]; /* human-readable, NUL-terminated (truncated to fit) */
+} edgelm_governor_decision;
+
+/* Creates a governor from a policy JSON text (the format of docs/governor.md; NULL = "{}", no
+ * limits). Its sensors are the values pushed with edgelm_governor_push_*, unless the policy
+ * says "sensors": "sysfs" (Linux/Android files) or "none". Returns EDGELM_OK, or
+ * EDGELM_ERR_INVALID_ARGUMENT (NULL out, bad JSON, unknown key, bad value: the message names
+ * the key). */
+EDGELM_API int edgelm_governor_create(const char* config_json, edgelm_governor** out);
+/* Frees a governor; NULL is ignored. Sessions it is attached to keep using it until detached. */
+EDGELM_API void edgelm_governor_free(edgelm_governor* governor);
+/* Push sensor values (any thread). EDGELM_ERR_INVALID_ARGUMENT for NULL, a non-finite value or
+ * a battery level outside 0..100; EDGELM_ERR_FAILED_PRECONDITION when the governor reads
+ * another source (policy "sensors"). */
+EDGELM_API int edgelm_governor_push_temperature(edgelm_governor* governor, double celsius);
+EDGELM_API int edgelm_governor_push_battery(edgelm_governor* governor, double percent);
+EDGELM_API int edgelm_governor_push_plugged(edgelm_governor* governor, bool plugged);
+/* The decision for a new request now (reads the sensors). EDGELM_OK, or
+ * EDGELM_ERR_INVALID_ARGUMENT for NULL arguments. */
+EDGELM_API int edgelm_governor_decide(edgelm_governor* governor, edgelm_governor_decision* out);
+/* Makes the session's generations consult the governor before the prompt and before every
+ * token (pacing sleeps inside edgelm_generate); NULL detaches. While attached, edgelm_generate
+ * returns EDGELM_ERR_FAILED_PRECONDITION (message: the reason) when the governor refuses before
+ * the prompt, and EDGELM_OK with stop_reason "governor" in the stats when it stops a generation
+ * under way. EDGELM_ERR_INVALID_ARGUMENT for a NULL session. */
+EDGELM_API int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* governor);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -14,6 +16,8 @@
 
 #include "base/cpu.h"
 #include "engine/engine.h"
+#include "runtime/governor/engine-hook.h"
+#include "runtime/governor/governor.h"
 
 struct edgelm_model {
   std::shared_ptr<edgelm::Engine> engine;
@@ -23,6 +27,12 @@ struct edgelm_session {
   std::shared_ptr<edgelm::Engine> engine;  // keeps the model alive
   std::unique_ptr<edgelm::Session> session;
   bool has_stats = false;
+  std::shared_ptr<edgelm::governor::Governor> governor;  // edgelm_session_set_governor
+};
+
+struct edgelm_governor {
+  std::shared_ptr<edgelm::governor::Governor> governor;
+  std::shared_ptr<edgelm::governor::PushedSensor> pushed;  // null unless "sensors": "push"
 };
 
 namespace {
@@ -66,6 +76,26 @@ int copy_out(const std::string& s, char* buf, size_t buf_size, size_t* n_out) {
   std::memcpy(buf, s.data(), s.size());
   buf[s.size()] = '\0';
   return ok();
+}
+
+// Pushes one sensor value into a governor created with pushed sensors.
+template <typename Fn>
+int governor_push(edgelm_governor* g, double value, double lo, double hi, const char* what,
+                  Fn&& fn) {
+  return guarded([&] {
+    if (g == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: NULL governor");
+    if (!(value >= lo && value <= hi)) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  fmt::format("INVALID_ARGUMENT: {} {} outside [{}, {}]", what, value, lo, hi));
+    }
+    if (!g->pushed) {
+      return fail(EDGELM_ERR_FAILED_PRECONDITION,
+                  "FAILED_PRECONDITION: this governor reads its own sensors (policy \"sensors\")");
+    }
+    fn(*g->pushed);
+    g->governor->invalidate_readings();
+    return ok();
+  });
 }
 
 }  // namespace
@@ -274,6 +304,11 @@ int edgelm_generate(edgelm_session* session, const char* prompt,
     gp.parse_special = p.parse_special;
     gp.reuse_cache = p.reuse_cache;
 
+    auto gov_outcome = std::make_shared<edgelm::governor::HookOutcome>();
+    if (session->governor) {
+      gp.before_token = edgelm::governor::make_before_token_hook(session->governor, gov_outcome);
+    }
+
     edgelm::TokenCallback cb;
     if (callback != nullptr) {
       cb = [callback, user_data](std::string_view text, int32_t token) {
@@ -285,6 +320,11 @@ int edgelm_generate(edgelm_session* session, const char* prompt,
     session->has_stats = true;
     if (r->stop_reason == edgelm::StopReason::kCancelled) {
       return fail(EDGELM_ERR_CANCELLED, "CANCELLED: generation cancelled by edgelm_session_cancel");
+    }
+    if (r->stop_reason == edgelm::StopReason::kGovernor && r->stats.prefill_tokens == 0 &&
+        r->tokens.empty()) {
+      return fail(EDGELM_ERR_FAILED_PRECONDITION,
+                  "FAILED_PRECONDITION: the governor refused: " + gov_outcome->last.reason);
     }
     return ok();
   });
@@ -303,6 +343,64 @@ int edgelm_session_stats_json(const edgelm_session* session, char* buf, size_t b
                   "FAILED_PRECONDITION: no generation has run on this session yet");
     }
     return copy_out(session->session->last_stats().to_json(), buf, buf_size, n_out);
+  });
+}
+
+int edgelm_governor_create(const char* config_json, edgelm_governor** out) {
+  return guarded([&] {
+    if (out == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: out is NULL");
+    *out = nullptr;
+    auto policy = edgelm::governor::parse_policy(config_json ? config_json : "{}", "config_json");
+    if (!policy.ok()) return fail(policy.status());
+    auto g = std::make_unique<edgelm_governor>();
+    auto sensor = edgelm::governor::make_sensor(*policy, edgelm::governor::SensorSource::kPush);
+    g->pushed = std::dynamic_pointer_cast<edgelm::governor::PushedSensor>(sensor);
+    g->governor = std::make_shared<edgelm::governor::Governor>(*policy, sensor);
+    *out = g.release();
+    return ok();
+  });
+}
+
+void edgelm_governor_free(edgelm_governor* governor) { delete governor; }
+
+int edgelm_governor_push_temperature(edgelm_governor* governor, double celsius) {
+  return governor_push(governor, celsius, -273.15, 1000, "temperature",
+                       [&](edgelm::governor::PushedSensor& s) { s.set_temperature(celsius); });
+}
+
+int edgelm_governor_push_battery(edgelm_governor* governor, double percent) {
+  return governor_push(governor, percent, 0, 100, "battery level",
+                       [&](edgelm::governor::PushedSensor& s) { s.set_battery(percent); });
+}
+
+int edgelm_governor_push_plugged(edgelm_governor* governor, bool plugged) {
+  return governor_push(governor, 0, 0, 0, "plugged",
+                       [&](edgelm::governor::PushedSensor& s) { s.set_plugged(plugged); });
+}
+
+int edgelm_governor_decide(edgelm_governor* governor, edgelm_governor_decision* out) {
+  return guarded([&] {
+    if (governor == nullptr || out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: governor and out must not be NULL");
+    }
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    const edgelm::governor::Decision d = governor->governor->before_request(now);
+    out->action = static_cast<int32_t>(d.action);
+    out->delay_ms = d.delay_ms;
+    std::snprintf(out->code, sizeof(out->code), "%s", d.code.c_str());
+    std::snprintf(out->reason, sizeof(out->reason), "%s", d.reason.c_str());
+    return ok();
+  });
+}
+
+int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* governor) {
+  return guarded([&] {
+    if (session == nullptr)
+      return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: NULL session");
+    session->governor = governor ? governor->governor : nullptr;
+    return ok();
   });
 }
 

@@ -40,8 +40,8 @@ struct HookClock {
 };
 
 inline std::function<bool(int)> make_before_token_hook(std::shared_ptr<Governor> gov,
-                                                      std::shared_ptr<HookOutcome> outcome = {},
-                                                      HookClock clock = {}) {
+                                                       std::shared_ptr<HookOutcome> outcome = {},
+                                                       HookClock clock = {}) {
   if (!outcome) outcome = std::make_shared<HookOutcome>();
   if (!clock.now) {
     clock.now = [] {

@@ -43,6 +43,18 @@ Decision defer(std::string code, int64_t delay_ms, std::string reason) {
 
 }  // namespace
 
+std::shared_ptr<Sensor> make_sensor(const GovernorPolicy& policy, SensorSource fallback) {
+  switch (policy.sensors.value_or(fallback)) {
+    case SensorSource::kSysfs:
+      return std::make_shared<SysfsSensor>(policy.sysfs_root, policy.thermal_types);
+    case SensorSource::kPush:
+      return std::make_shared<PushedSensor>();
+    case SensorSource::kNone:
+      break;
+  }
+  return std::make_shared<NullSensor>();
+}
+
 Governor::Governor(GovernorPolicy policy, std::shared_ptr<Sensor> sensor)
     : policy_(std::move(policy)), sensor_(std::move(sensor)) {
   if (!sensor_) sensor_ = std::make_shared<NullSensor>();
@@ -125,21 +137,21 @@ Decision Governor::decide_locked(double now_s, bool consume) {
         cooling_ = true;
         cooldown_since_s_ = now_s;
       }
-      return refuse("max_temp", fmt::format("temperature {:.1f} C >= max {:.1f} C; cool-down until "
-                                            "<= {:.1f} C and at least {:.0f} s",
-                                            *r.temp_c, max_c, policy_.resume_temp(),
-                                            policy_.min_cooldown_s));
+      return refuse("max_temp",
+                    fmt::format("temperature {:.1f} C >= max {:.1f} C; cool-down until "
+                                "<= {:.1f} C and at least {:.0f} s",
+                                *r.temp_c, max_c, policy_.resume_temp(), policy_.min_cooldown_s));
     } else if (cooling_) {
       const double elapsed = now_s - cooldown_since_s_;
       if (*r.temp_c <= policy_.resume_temp() && elapsed >= policy_.min_cooldown_s) {
         cooling_ = false;
         EDGELM_LOG_INFO("governor: cool-down over after {:.0f} s at {:.1f} C", elapsed, *r.temp_c);
       } else {
-        return refuse("cooldown",
-                      fmt::format("cool-down: {:.1f} C (resume at <= {:.1f} C), {:.0f} s of at "
-                                  "least {:.0f} s",
-                                  *r.temp_c, policy_.resume_temp(), elapsed,
-                                  policy_.min_cooldown_s));
+        return refuse(
+            "cooldown",
+            fmt::format("cool-down: {:.1f} C (resume at <= {:.1f} C), {:.0f} s of at "
+                        "least {:.0f} s",
+                        *r.temp_c, policy_.resume_temp(), elapsed, policy_.min_cooldown_s));
       }
     }
   }
@@ -149,9 +161,10 @@ Decision Governor::decide_locked(double now_s, bool consume) {
     const double best = best_.empty() ? 0 : best_.front().second;
     if (throttled_ || now_s < throttle_until_s_) {
       const std::string what =
-          throttled_ ? fmt::format("throttling detected: decode {:.1f} t/s < {:.2f} x recent best "
-                                   "{:.1f} t/s",
-                                   window_tps_, t.fraction, best)
+          throttled_ ? fmt::format(
+                           "throttling detected: decode {:.1f} t/s < {:.2f} x recent best "
+                           "{:.1f} t/s",
+                           window_tps_, t.fraction, best)
                      : fmt::format("throttled recently: pausing until {:.0f} ms from now",
                                    (throttle_until_s_ - now_s) * 1000);
       if (t.action == ThrottleAction::kRefuse) {

@@ -51,6 +51,10 @@ struct GovernorState {
   Decision last;
 };
 
+// The sensor a policy names (policy.sensors, else `fallback`): a SysfsSensor over
+// policy.sysfs_root and policy.thermal_types, a PushedSensor, or a NullSensor.
+std::shared_ptr<Sensor> make_sensor(const GovernorPolicy& policy, SensorSource fallback);
+
 class Governor {
  public:
   Governor(GovernorPolicy policy, std::shared_ptr<Sensor> sensor);

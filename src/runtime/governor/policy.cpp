@@ -45,12 +45,12 @@ StatusOr<double> get_number(const json& obj, const std::string& key, std::string
 
 StatusOr<bool> get_bool(const json& obj, const std::string& key, std::string_view origin) {
   const json& v = obj.at(key);
-  if (!v.is_boolean()) return bad(origin, key, fmt::format("expected true/false, found {}", v.dump()));
+  if (!v.is_boolean())
+    return bad(origin, key, fmt::format("expected true/false, found {}", v.dump()));
   return v.get<bool>();
 }
 
-StatusOr<std::string> get_string(const json& obj, const std::string& key,
-                                 std::string_view origin) {
+StatusOr<std::string> get_string(const json& obj, const std::string& key, std::string_view origin) {
   const json& v = obj.at(key);
   if (!v.is_string()) return bad(origin, key, fmt::format("expected a string, found {}", v.dump()));
   return v.get<std::string>();
@@ -77,11 +77,11 @@ StatusOr<GovernorPolicy> parse_policy(std::string_view json_text, std::string_vi
     return Status::invalid_argument(
         fmt::format("{}: expected a JSON object, found {}", origin, j.type_name()));
   }
-  RETURN_IF_ERROR(check_keys(j, origin, "",
-                             {"name", "description", "require_plugged", "battery_floor_pct",
-                              "max_temp_c", "resume_temp_c", "min_cooldown_s", "token_budget",
-                              "throttle", "sensor_interval_ms", "unknown_sensor", "sensors",
-                              "sysfs_root", "thermal_types", "simulation"}));
+  RETURN_IF_ERROR(check_keys(
+      j, origin, "",
+      {"name", "description", "require_plugged", "battery_floor_pct", "max_temp_c", "resume_temp_c",
+       "min_cooldown_s", "token_budget", "throttle", "sensor_interval_ms", "unknown_sensor",
+       "sensors", "sysfs_root", "thermal_types", "simulation"}));
   GovernorPolicy p;
   if (j.contains("name")) {
     ASSIGN_OR_RETURN(p.name, get_string(j, "name", origin));

@@ -29,11 +29,11 @@ struct TokenBudget {
 };
 
 struct ThrottleDetect {
-  int window = 16;            // token intervals in the sliding window (>= 2)
-  double fraction = 0.7;      // flag when window speed < fraction x recent best (0 < f < 1)
-  double horizon_s = 300;     // "recent best" = best window speed within this many seconds
+  int window = 16;         // token intervals in the sliding window (>= 2)
+  double fraction = 0.7;   // flag when window speed < fraction x recent best (0 < f < 1)
+  double horizon_s = 300;  // "recent best" = best window speed within this many seconds
   ThrottleAction action = ThrottleAction::kLog;
-  int64_t pause_ms = 2000;    // kDefer: how long to pause when throttling is seen
+  int64_t pause_ms = 2000;  // kDefer: how long to pause when throttling is seen
 };
 
 struct GovernorPolicy {
@@ -47,7 +47,9 @@ struct GovernorPolicy {
   std::optional<ThrottleDetect> throttle;   // detection from the engine's own decode speed
   int64_t sensor_interval_ms = 250;         // sensors are read at most this often
   UnknownSensor unknown_sensor = UnknownSensor::kRefuse;  // a needed value the sensor lacks
-  SensorSource sensors = SensorSource::kSysfs;            // for governors built from the config
+  // Where a governor built from the config reads (absent: the caller's default: the CLI
+  // reads sysfs, the C API takes pushed values).
+  std::optional<SensorSource> sensors;
   std::string sysfs_root = "/sys";
   std::vector<std::string> thermal_types;  // SysfsSensor filter (empty = every zone)
 

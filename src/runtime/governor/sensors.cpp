@@ -63,17 +63,16 @@ StatusOr<SensorReadings> SysfsSensor::read() {
   const bool have_thermal = fs::is_directory(thermal, ec);
   const bool have_power = fs::is_directory(power, ec);
   if (!have_thermal && !have_power) {
-    return Status::not_found(fmt::format(
-        "sysfs root '{}': neither class/thermal nor class/power_supply exists", root_));
+    return Status::not_found(
+        fmt::format("sysfs root '{}': neither class/thermal nor class/power_supply exists", root_));
   }
   for (const fs::path& zone : list_dir(thermal, "thermal_zone")) {
     auto temp = read_line(zone / "temp");
     if (!temp) continue;  // zones without a readable temp (disabled) are skipped
     auto milli = parse_int(*temp);
     if (!milli) {
-      r.warnings.push_back(
-          fmt::format("{}: expected an integer (millidegrees C), found '{}'",
-                      (zone / "temp").string(), *temp));
+      r.warnings.push_back(fmt::format("{}: expected an integer (millidegrees C), found '{}'",
+                                       (zone / "temp").string(), *temp));
       continue;
     }
     ThermalZone z;
@@ -98,8 +97,8 @@ StatusOr<SensorReadings> SysfsSensor::read() {
       if (v) {
         s.online = *v != 0;
       } else {
-        r.warnings.push_back(fmt::format("{}: expected 0 or 1, found '{}'",
-                                         (dir / "online").string(), *online));
+        r.warnings.push_back(
+            fmt::format("{}: expected 0 or 1, found '{}'", (dir / "online").string(), *online));
       }
     }
     if (auto cap = read_line(dir / "capacity")) {

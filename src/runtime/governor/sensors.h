@@ -28,8 +28,8 @@ struct ThermalZone {
 };
 
 struct PowerSupply {
-  std::string name;    // directory name, "BAT0", "AC", "usb"
-  std::string type;    // "Battery", "Mains", "USB", ... ("" if absent)
+  std::string name;  // directory name, "BAT0", "AC", "usb"
+  std::string type;  // "Battery", "Mains", "USB", ... ("" if absent)
   std::optional<bool> online;
   std::optional<double> capacity_pct;
   std::string status;  // "Charging", "Discharging", "Full", "Not charging", ... ("" if absent)

@@ -33,9 +33,10 @@ Status read_number(const json& obj, const char* key, std::string_view origin,
   if (!obj.contains(key)) return Status::ok_status();
   const json& v = obj.at(key);
   if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi)) {
-    return Status::invalid_argument(fmt::format("{}: \"{}{}\": expected a number in [{}, {}], "
-                                                "found {}",
-                                                origin, where, key, lo, hi, v.dump()));
+    return Status::invalid_argument(
+        fmt::format("{}: \"{}{}\": expected a number in [{}, {}], "
+                    "found {}",
+                    origin, where, key, lo, hi, v.dump()));
   }
   *out = v.get<double>();
   return Status::ok_status();
@@ -52,9 +53,9 @@ StatusOr<SimulationConfig> parse_simulation(std::string_view json_text, std::str
   if (!s.is_object()) {
     return Status::invalid_argument(fmt::format("{}: \"simulation\": expected an object", origin));
   }
-  RETURN_IF_ERROR(check_keys(s, origin, "simulation.",
-                             {"device", "workload", "plugged_at_start", "plug_schedule",
-                              "sample_s"}));
+  RETURN_IF_ERROR(
+      check_keys(s, origin, "simulation.",
+                 {"device", "workload", "plugged_at_start", "plug_schedule", "sample_s"}));
   RETURN_IF_ERROR(read_number(s, "sample_s", origin, "simulation.", 0.1, 3600, &c.sample_s));
   if (s.contains("plugged_at_start")) {
     if (!s["plugged_at_start"].is_boolean()) {
@@ -72,8 +73,7 @@ StatusOr<SimulationConfig> parse_simulation(std::string_view json_text, std::str
     RETURN_IF_ERROR(check_keys(d, origin, "simulation.device.",
                                {"ambient_c", "initial_temp_c", "tau_s", "heat_per_token_c",
                                 "base_tps", "throttle_temp_c", "throttle_slope", "min_freq",
-                                "initial_battery_pct", "drain_pct_per_token",
-                                "charge_pct_per_s"}));
+                                "initial_battery_pct", "drain_pct_per_token", "charge_pct_per_s"}));
     DeviceModel& m = c.device;
     const std::string_view w = "simulation.device.";
     RETURN_IF_ERROR(read_number(d, "ambient_c", origin, w, -50, 100, &m.ambient_c));
@@ -154,8 +154,7 @@ StatusOr<SensorReadings> SimulatedDevice::read() {
 
 double SimulatedDevice::freq() const {
   if (temp_ <= model_.throttle_temp_c) return 1.0;
-  return std::max(model_.min_freq,
-                  1.0 - model_.throttle_slope * (temp_ - model_.throttle_temp_c));
+  return std::max(model_.min_freq, 1.0 - model_.throttle_slope * (temp_ - model_.throttle_temp_c));
 }
 
 void SimulatedDevice::advance(double dt, double heat_c, int tokens) {
@@ -317,10 +316,10 @@ std::string samples_csv(const SimulationResult& r) {
       "time_min,temp_c,decode_tps,tokens_per_s,plugged,battery_pct,cooling,device_requests,"
       "deferred_requests,cloud_requests\n";
   for (const TraceSample& s : r.samples) {
-    out += fmt::format("{:.3f},{:.2f},{:.2f},{:.2f},{},{:.1f},{},{},{},{}\n", s.t_s / 60.0,
-                       s.temp_c, s.tps, s.tokens_per_s, s.plugged ? 1 : 0, s.battery_pct,
-                       s.cooling ? 1 : 0, s.cumulative_device, s.cumulative_deferred,
-                       s.cumulative_cloud);
+    out +=
+        fmt::format("{:.3f},{:.2f},{:.2f},{:.2f},{},{:.1f},{},{},{},{}\n", s.t_s / 60.0, s.temp_c,
+                    s.tps, s.tokens_per_s, s.plugged ? 1 : 0, s.battery_pct, s.cooling ? 1 : 0,
+                    s.cumulative_device, s.cumulative_deferred, s.cumulative_cloud);
   }
   return out;
 }
@@ -332,11 +331,11 @@ std::string minutes_table(const SimulationResult& r) {
       "|----:|-------------------:|------:|-----------:|----------:|---------:|--------:|"
       "--------:|:-------:|----------:|------------:|\n";
   for (const MinuteRow& m : r.minutes) {
-    out += fmt::format("| {} | {:.1f} / {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {:.0f} "
-                       "| {:.0f} |\n",
-                       m.minute, m.temp_end_c, m.temp_max_c, m.tokens_per_s, m.decode_tps, m.served,
-                       m.deferred, m.refused, m.stopped, m.plugged_end ? "yes" : "no",
-                       m.battery_end_pct, m.cooldown_s);
+    out += fmt::format(
+        "| {} | {:.1f} / {:.1f} | {:.1f} | {:.1f} | {} | {} | {} | {} | {} | {:.0f} "
+        "| {:.0f} |\n",
+        m.minute, m.temp_end_c, m.temp_max_c, m.tokens_per_s, m.decode_tps, m.served, m.deferred,
+        m.refused, m.stopped, m.plugged_end ? "yes" : "no", m.battery_end_pct, m.cooldown_s);
   }
   out += fmt::format(
       "\nrequests {}: on device {} (deferred first {}), refused {}, stopped mid-answer {}; "

@@ -33,12 +33,12 @@ namespace edgelm::governor {
 struct DeviceModel {
   double ambient_c = 25;
   double initial_temp_c = 30;
-  double tau_s = 150;               // cooling time constant (Newton's law)
-  double heat_per_token_c = 0.03;   // degrees per token at full clock
-  double base_tps = 20;             // decode speed at full clock
-  double throttle_temp_c = 50;      // the clock drops above this
-  double throttle_slope = 0.05;     // clock fraction lost per degree above it
-  double min_freq = 0.35;           // lowest clock fraction
+  double tau_s = 150;              // cooling time constant (Newton's law)
+  double heat_per_token_c = 0.03;  // degrees per token at full clock
+  double base_tps = 20;            // decode speed at full clock
+  double throttle_temp_c = 50;     // the clock drops above this
+  double throttle_slope = 0.05;    // clock fraction lost per degree above it
+  double min_freq = 0.35;          // lowest clock fraction
   double initial_battery_pct = 80;
   double drain_pct_per_token = 0.002;
   double charge_pct_per_s = 0.01;
@@ -99,7 +99,7 @@ class SimulatedDevice : public Sensor {
 
 // One minute of the run (requests are counted in the minute they are decided).
 struct MinuteRow {
-  int minute = 0;        // 1-based
+  int minute = 0;  // 1-based
   double temp_end_c = 0;
   double temp_max_c = 0;
   double tokens_per_s = 0;  // tokens generated on the device / 60
@@ -110,16 +110,16 @@ struct MinuteRow {
   int stopped = 0;          // refused while running (rest of the answer from the cloud)
   bool plugged_end = true;
   double battery_end_pct = 0;
-  double cooldown_s = 0;    // seconds of the minute in cool-down
-  double throttled_s = 0;   // seconds of the minute flagged as throttled
+  double cooldown_s = 0;   // seconds of the minute in cool-down
+  double throttled_s = 0;  // seconds of the minute flagged as throttled
 };
 
 // A sample every sample_s seconds, and the ground truth at every token (for tests).
 struct TraceSample {
   double t_s = 0;
   double temp_c = 0;
-  double tps = 0;          // device speed at that moment
-  double tokens_per_s = 0; // tokens generated in the last sample period / period
+  double tps = 0;           // device speed at that moment
+  double tokens_per_s = 0;  // tokens generated in the last sample period / period
   bool plugged = true;
   double battery_pct = 0;
   bool cooling = false;

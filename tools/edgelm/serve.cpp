@@ -1,9 +1,128 @@
-// edgelm serve: placeholder until the owning change lands.
+// `edgelm serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key KEY] ...`
+//
+// An OpenAI-compatible HTTP server (docs/server.md): /v1/chat/completions, /v1/completions,
+// /v1/models, /health, /metrics. Prints "edgelm: listening on http://HOST:PORT" on stderr once
+// it accepts connections (with --port 0 the port is chosen by the system). Ctrl-C or SIGTERM
+// stops it: running generations are cancelled, exit status 0.
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "server/http-server.h"
+#include "server/local-backend.h"
 #include "subcommands.h"
 
 namespace edgelm::cli {
 
-// TODO(owner): register the serve subcommand.
-void register_serve(CLI::App& app) {}
+namespace {
+
+struct ServeOptions {
+  server::LocalBackendOptions backend;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key;
+  size_t max_body = 4u << 20;
+  int http_threads = 0;
+};
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+int run_serve(ServeOptions o) {
+  if (o.api_key.empty()) {
+    if (const char* env = std::getenv("EDGELM_API_KEY")) o.api_key = env;
+  }
+  auto backend = server::LocalBackend::create(o.backend);
+  if (!backend.ok()) return report_error(backend.status());
+  server::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.api_key = o.api_key;
+  so.limits.max_body_bytes = o.max_body;
+  so.n_http_threads = o.http_threads > 0
+                          ? o.http_threads
+                          : o.backend.n_parallel + o.backend.max_queue + 16;  // + /health etc.
+  server::HttpServer http(**backend, so);
+  Status st = http.bind();
+  if (!st.ok()) return report_error(st);
+
+  g_stop.store(false);
+  auto old_int = std::signal(SIGINT, on_stop_signal);
+  auto old_term = std::signal(SIGTERM, on_stop_signal);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      if (g_stop.load()) {
+        (*backend)->shutdown();
+        http.stop();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const auto models = (*backend)->models();
+  fmt::print(stderr, "edgelm: serving '{}' (context {} tokens, {} parallel, queue {}{})\n",
+             models.front().id, (*backend)->n_ctx(), o.backend.n_parallel, o.backend.max_queue,
+             o.api_key.empty() ? "" : ", API key required");
+  fmt::print(stderr, "edgelm: listening on http://{}:{}\n", o.host, http.port());
+  std::fflush(stderr);
+  st = http.serve();
+  done.store(true);
+  watcher.join();
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+  if (!st.ok()) return report_error(st);
+  fmt::print(stderr, "edgelm: server stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* sub = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  sub->footer(
+      "Endpoints: POST /v1/chat/completions, POST /v1/completions (\"stream\": true for "
+      "server-sent\n"
+      "events), GET /v1/models, GET /health, GET /metrics (Prometheus). Point an OpenAI SDK at\n"
+      "http://HOST:PORT/v1 (any API key unless --api-key is set). See docs/server.md.\n"
+      "Example: edgelm serve -m model.gguf --port 8080 --parallel 2");
+  sub->add_option("-m,--model", o->backend.model_path, "GGUF model file")->required();
+  sub->add_option("--host", o->host, "Address to listen on (loopback by default)")
+      ->capture_default_str();
+  sub->add_option("--port", o->port, "TCP port; 0 = any free port")->capture_default_str();
+  sub->add_option("--parallel,-P", o->backend.n_parallel,
+                  "Requests generated at the same time (one KV cache each)")
+      ->capture_default_str();
+  sub->add_option("--max-queue", o->backend.max_queue,
+                  "Requests that may wait for a free slot; more get HTTP 503")
+      ->capture_default_str();
+  sub->add_option("-c,--ctx-size", o->backend.n_ctx,
+                  "Context size per slot in tokens; 0 = model's, at most 4096")
+      ->capture_default_str();
+  sub->add_option("-t,--threads", o->backend.n_threads, "Threads per slot; 0 = cores / parallel")
+      ->capture_default_str();
+  sub->add_option("-n,--n-predict", o->backend.default_max_tokens,
+                  "Tokens to generate when a request gives no max_tokens; -1 = until the end")
+      ->capture_default_str();
+  sub->add_option("--alias", o->backend.model_alias,
+                  "Model id to advertise (default: the file name without .gguf)");
+  sub->add_option("--chat-format", o->backend.chat_format,
+                  "chatml, llama3, llama2, phi3 or plain (default: from the model)");
+  sub->add_option("--api-key", o->api_key,
+                  "Require 'Authorization: Bearer KEY' (default: $EDGELM_API_KEY, or none)");
+  sub->add_option("--max-body", o->max_body, "Largest request body in bytes")
+      ->capture_default_str();
+  sub->add_option("--http-threads", o->http_threads,
+                  "Connection threads; 0 = parallel + max-queue + 16")
+      ->capture_default_str();
+  sub->callback([o] { exit_with(run_serve(*o)); });
+}
 
 }  // namespace edgelm::cli

@@ -1,0 +1,68 @@
+// The seam between the HTTP layer and whatever produces completions. The server parses and
+// validates a request (request.h), asks the Backend to admit it (prepare: model check,
+// prompt length, a place in the queue; failures become 4xx/503 before any byte is sent) and
+// then runs the admitted Completion, which streams text deltas back. LocalBackend
+// (local-backend.h) runs the in-process engine; other backends (e.g. a device/cloud router)
+// implement the same two calls.
+//
+//   class MyBackend : public Backend { ... };
+//   ASSIGN_OR_RETURN(auto c, backend.prepare(request));       // may wait for a free slot
+//   ASSIGN_OR_RETURN(CompletionOutcome out, c->run([](std::string_view d) { return send(d); },
+//                                                  &cancel));
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "server/request.h"
+
+namespace edgelm::server {
+
+struct ModelInfo {
+  std::string id;
+  std::string owned_by = "edgelm";
+  int64_t created = 0;  // unix seconds
+};
+
+enum class FinishReason { kStop, kLength, kCancelled };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled"
+
+struct CompletionOutcome {
+  std::string text;  // all deltas concatenated
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  FinishReason finish_reason = FinishReason::kStop;
+};
+
+// Receives each piece of new text as it is generated (whole UTF-8 characters). Returning false
+// means the client is gone: the completion stops at once.
+using DeltaCallback = std::function<bool(std::string_view delta)>;
+
+// One admitted request; holds its resources (e.g. a session from the pool) until destroyed.
+class Completion {
+ public:
+  virtual ~Completion() = default;
+  // Generates. Stops early when on_delta returns false or *cancel becomes true (finish_reason
+  // kCancelled).
+  virtual StatusOr<CompletionOutcome> run(const DeltaCallback& on_delta,
+                                          const std::atomic<bool>* cancel) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::vector<ModelInfo> models() const = 0;
+  // Admits a parsed request. Errors: NOT_FOUND (unknown model), OUT_OF_RANGE (prompt longer
+  // than the context), RESOURCE_EXHAUSTED (queue full), INVALID_ARGUMENT.
+  virtual StatusOr<std::unique_ptr<Completion>> prepare(const CompletionRequest& request) = 0;
+  // Requests waiting for a slot, and running, for /metrics.
+  virtual int queue_depth() const { return 0; }
+  virtual int active() const { return 0; }
+};
+
+}  // namespace edgelm::server

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Simulates 30 minutes under each policy in bench/governor/policies and plots temperature,
-# decode speed, device tokens/s and requests sent to the cloud over time (gnuplot).
+# decode speed, device tokens and requests sent to the cloud over time (gnuplot).
 #
 #   bench/governor/plot.sh [path/to/edgelm]    # default: build/tools/edgelm/edgelm, then
 #                                              # build-test/tools/edgelm/edgelm
@@ -39,12 +39,12 @@ colors = "#1f77b4 #d62728 #ff7f0e #2ca02c #9467bd"
 set ylabel "temperature (C)"
 plot for [i=1:5] "$out/".word(files,i).".csv" using 1:2 with lines lw 2 lc rgb word(colors,i) title word(files,i), \
      45 with lines dt 2 lc rgb "#888888" title "max-temp limit"
-set ylabel "decode speed (t/s)"
+set ylabel "decode speed at the\\ncurrent clock (t/s)"
 set yrange [0:22]
 plot for [i=1:5] "$out/".word(files,i).".csv" using 1:3 with lines lw 2 lc rgb word(colors,i) title word(files,i)
-set ylabel "device tokens/s (10 s mean)"
-set yrange [0:22]
-plot for [i=1:5] "$out/".word(files,i).".csv" using 1:4 with lines lw 2 lc rgb word(colors,i) title word(files,i)
+set ylabel "device tokens (cumulative, x1000)"
+set yrange [0:*]
+plot for [i=1:5] "$out/".word(files,i).".csv" using 1:(\$11/1000) with lines lw 2 lc rgb word(colors,i) title word(files,i)
 set yrange [*:*]
 set ylabel "requests to cloud (cumulative)"
 set xlabel "minute (plugged-only: charger out at 10, back at 20)"

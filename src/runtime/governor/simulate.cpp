@@ -300,6 +300,7 @@ SimulationResult simulate(const GovernorPolicy& policy, const SimulationConfig& 
     s.cumulative_device = res.served;
     s.cumulative_deferred = res.deferred;
     s.cumulative_cloud = res.refused + res.stopped;
+    s.cumulative_tokens = res.total_tokens;
   }
   for (size_t i = 0; i < res.minutes.size(); ++i) {
     res.minutes[i].tokens_per_s = gen_tokens[i] / 60.0;
@@ -314,12 +315,12 @@ SimulationResult simulate(const GovernorPolicy& policy, const SimulationConfig& 
 std::string samples_csv(const SimulationResult& r) {
   std::string out =
       "time_min,temp_c,decode_tps,tokens_per_s,plugged,battery_pct,cooling,device_requests,"
-      "deferred_requests,cloud_requests\n";
+      "deferred_requests,cloud_requests,device_tokens\n";
   for (const TraceSample& s : r.samples) {
-    out +=
-        fmt::format("{:.3f},{:.2f},{:.2f},{:.2f},{},{:.1f},{},{},{},{}\n", s.t_s / 60.0, s.temp_c,
-                    s.tps, s.tokens_per_s, s.plugged ? 1 : 0, s.battery_pct, s.cooling ? 1 : 0,
-                    s.cumulative_device, s.cumulative_deferred, s.cumulative_cloud);
+    out += fmt::format("{:.3f},{:.2f},{:.2f},{:.2f},{},{:.1f},{},{},{},{},{}\n", s.t_s / 60.0,
+                       s.temp_c, s.tps, s.tokens_per_s, s.plugged ? 1 : 0, s.battery_pct,
+                       s.cooling ? 1 : 0, s.cumulative_device, s.cumulative_deferred,
+                       s.cumulative_cloud, s.cumulative_tokens);
   }
   return out;
 }

@@ -124,6 +124,7 @@ struct TraceSample {
   double battery_pct = 0;
   bool cooling = false;
   int cumulative_device = 0, cumulative_deferred = 0, cumulative_cloud = 0;
+  int cumulative_tokens = 0;  // device tokens so far
 };
 
 struct TokenEvent {
@@ -149,7 +150,7 @@ SimulationResult simulate(const GovernorPolicy& policy, const SimulationConfig& 
                           double duration_s);
 
 // CSV of the samples: time_min,temp_c,decode_tps,tokens_per_s,plugged,battery_pct,cooling,
-// device_requests,deferred_requests,cloud_requests (cumulative counts).
+// device_requests,deferred_requests,cloud_requests,device_tokens (cumulative counts).
 std::string samples_csv(const SimulationResult& r);
 // The per-minute table (markdown).
 std::string minutes_table(const SimulationResult& r);

@@ -21,6 +21,7 @@
 #include "conformance-util.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "runtime/monitor/eval.h"
 #include "test_util.h"
 
 #if __has_include("tokenizer/tokenizer.h")
@@ -81,29 +82,21 @@ TEST_P(PerplexityTest, MatchesLlamaCpp) {
 
   auto ctx = Context::create(**model, {.n_ctx = kCtx});
   ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
-  const int first = kCtx / 2;
-  const size_t V = static_cast<size_t>((*ctx)->n_vocab());
-  double nll = 0;
-  int count = 0;
-  for (int c = 0; c < n_chunk; ++c) {
-    std::vector<int32_t> chunk(ids->begin() + c * kCtx, ids->begin() + (c + 1) * kCtx);
-    if ((*tok)->add_bos()) chunk[0] = (*tok)->bos();
-    (*ctx)->reset();
-    // Positions before `first` need no logits; the rest are scored.
-    ASSERT_TRUE((*ctx)->eval(std::span<const int32_t>(chunk.data(), first)).ok());
-    auto logits = (*ctx)->eval(std::span<const int32_t>(chunk.data() + first, kCtx - first), true);
-    ASSERT_TRUE(logits.ok()) << logits.status().to_string();
-    for (int i = 0; i < kCtx - 1 - first; ++i) {
-      std::vector<double> lp = testing::log_softmax(logits->subspan(i * V, V));
-      nll -= lp[static_cast<size_t>(chunk[first + i + 1])];
-      ++count;
-    }
-  }
-  const double ppl = std::exp(nll / count);
+  // The computation lives in the eval library (runtime/monitor/eval.h, `edgelm eval`).
+  LogitsEvaluator ev(**ctx);
+  ChunkOptions co;
+  co.n_ctx = kCtx;
+  co.max_chunks = kChunks;
+  co.bos_token = (*tok)->add_bos() ? (*tok)->bos() : -1;
+  auto r = evaluate_text(ev, nullptr, *ids, co);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->ppl.chunks, kChunks);
+  const double ppl = r->ppl.ppl;
+  const int64_t count = r->ppl.tokens;
   const double rel = std::abs(ppl - expect) / expect;
   std::printf(
-      "[ %s ] PPL %.4f, llama.cpp %.4f, relative diff %.4f%% (bound 0.5%%), %d tokens scored\n",
-      name.c_str(), ppl, expect, rel * 100, count);
+      "[ %s ] PPL %.4f, llama.cpp %.4f, relative diff %.4f%% (bound 0.5%%), %lld tokens scored\n",
+      name.c_str(), ppl, expect, rel * 100, static_cast<long long>(count));
   RecordProperty("ppl", std::to_string(ppl));
   EXPECT_LT(rel, 0.005) << "PPL " << ppl << " vs llama.cpp " << expect;
 #endif

@@ -35,6 +35,7 @@ struct ChatOptions {
   int n_ctx = 0;
   std::vector<std::string> stop;
   bool stats = false;
+  bool strict_quant = false;
   SamplingParams sampling;
   int64_t seed = -1;
 };
@@ -56,6 +57,7 @@ std::string trim(const std::string& s) {
 int run_chat(const ChatOptions& o) {
   EngineOptions eo;
   eo.chat_format = o.chat_format;
+  eo.model.strict_quant = o.strict_quant;
   auto engine = Engine::load(o.model, eo);
   if (!engine.ok()) return report_error(engine.status());
   SessionOptions so;
@@ -145,6 +147,8 @@ void register_chat(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--stop", o->stop, "Extra stop text (\\n, \\t escapes); may be repeated");
   sub->add_flag("--stats,!--no-stats", o->stats, "Print each turn's stats JSON line on stderr");
+  sub->add_flag("--strict-quant", o->strict_quant,
+                "Refuse to load if a tensor would be converted at load (see `edgelm audit`)");
   add_sampling_options(sub, o->sampling, o->seed);
   sub->callback([o] { exit_with(run_chat(*o)); });
 }

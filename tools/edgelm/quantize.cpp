@@ -3,6 +3,7 @@
 // readable by llama.cpp too. Progress per tensor on stderr; a summary line at the end. The output
 // is written atomically: on any error OUT is left as it was (absent or the previous file).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <memory>

@@ -38,6 +38,7 @@ struct RunOptions {
   bool stats = true;
   bool display_prompt = true;
   bool ignore_eos = false;
+  bool strict_quant = false;
   SamplingParams sampling;
   int64_t seed = -1;
 };
@@ -59,7 +60,9 @@ int run_run(RunOptions o) {
   }
   if (o.prompt.empty()) return report_error("the prompt is empty (give -p TEXT or -f FILE)");
 
-  auto engine = Engine::load(o.model);
+  EngineOptions eo;
+  eo.model.strict_quant = o.strict_quant;
+  auto engine = Engine::load(o.model, eo);
   if (!engine.ok()) return report_error(engine.status());
   SessionOptions so;
   so.n_ctx = o.n_ctx;
@@ -127,6 +130,8 @@ void register_run(CLI::App& app) {
                 "Print the stats JSON line on stderr (default on)");
   sub->add_flag("!--no-display-prompt", o->display_prompt, "Print only the continuation");
   sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-text tokens");
+  sub->add_flag("--strict-quant", o->strict_quant,
+                "Refuse to load if a tensor would be converted at load (see `edgelm audit`)");
   add_sampling_options(sub, o->sampling, o->seed);
   sub->callback([o] {
     if (o->prompt.empty() && o->prompt_file.empty()) {

@@ -14,6 +14,7 @@ cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DEDGELM_SANITIZE=ON -DEDGELM_
 cmake --build build-test -j"$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd tests/integration/openai-client && npm ci --no-audit --no-fund --silent)  # openai npm client test
 (cd build-test && ctest --output-on-failure -j"$jobs" --timeout 900)
 secs=${EDGELM_FUZZ_SECONDS:-30}
 if [ "$secs" != 0 ]; then

@@ -15,3 +15,12 @@ cp "$root"/tests/fuzz/corpus/* "$work"/
 "$build"/tests/fuzz/fuzz_gguf -max_total_time="$secs" -max_len=4096 -timeout=10 \
   -artifact_prefix="$work/" "$work" 2>&1 | tail -n 3
 echo "fuzz_gguf: no crash in ${secs}s"
+
+# The server's request parser (src/server/request.cpp).
+cmake --build "$build" --target fuzz_server_request -j"$(nproc)" >/dev/null
+work2=$(mktemp -d)
+trap 'rm -rf "$work" "$work2"' EXIT
+cp "$root"/tests/fuzz/corpus-server-request/* "$work2"/
+"$build"/tests/fuzz/fuzz_server_request -max_total_time="$secs" -max_len=8192 -timeout=10 \
+  -artifact_prefix="$work2/" "$work2" 2>&1 | tail -n 3
+echo "fuzz_server_request: no crash in ${secs}s"

@@ -132,7 +132,7 @@ void print_summary(const EvalReport& r) {
           k.mean, k.stderr_mean, k.max, k.p99_9, k.p99, k.median, k.p1, k.min);
       fmt::print("top-1       same top token {:.3f} +/- {:.3f} %  ({} positions)\n", k.top1 * 100,
                  k.top1_stderr * 100, k.positions);
-      fmt::print("delta p     mean {:+.4f} %  RMS {:.4f} %\n", k.delta_p_mean * 100,
+      fmt::print("delta p     mean {:+.4g} %  RMS {:.4g} %\n", k.delta_p_mean * 100,
                  k.delta_p_rms * 100);
     }
   }

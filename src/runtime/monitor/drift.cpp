@@ -53,15 +53,17 @@ double population_stability_index(std::span<const double> expected, std::span<co
   // Inner edges at the baseline's quantiles; ties collapse bins.
   std::vector<double> edges;
   for (int k = 1; k < bins; ++k) {
-    const double q = e[std::min(e.size() - 1, static_cast<size_t>(k * e.size() / bins))];
+    const size_t idx = static_cast<size_t>(k) * e.size() / static_cast<size_t>(bins);
+    const double q = e[std::min(e.size() - 1, idx > 0 ? idx - 1 : 0)];  // top of the k-th bin
     if (edges.empty() || q > edges.back()) edges.push_back(q);
   }
-  // Bin index: number of edges <= v ("< edge" goes left), so values equal to an edge go right.
+  // Bin k holds (edges[k-1], edges[k]]: a value equal to an edge goes left, so a constant
+  // baseline still separates smaller, equal and larger values.
   auto shares = [&](std::span<const double> v) {
     std::vector<double> c(edges.size() + 1, 0.0);
     for (double x : v) {
       const size_t k =
-          static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin());
+          static_cast<size_t>(std::lower_bound(edges.begin(), edges.end(), x) - edges.begin());
       c[k] += 1;
     }
     for (double& x : c) x = std::max(x / static_cast<double>(v.size()), 1e-4);

@@ -57,7 +57,7 @@ TEST(DeltaRobustness, RandomMutationsNeverCrashOrMisbuild) {
     for (int k = 0; k < n; ++k) {
       // Bias half of the mutations to the record area right after the header.
       const size_t at =
-          (rng() % 2) ? 184 + rng() % std::min<size_t>(512, p.size() - 184) : rng() % p.size();
+          (rng() % 2) ? 152 + rng() % std::min<size_t>(512, p.size() - 152) : rng() % p.size();
       switch (kind) {
         case 0:
           p[at] ^= static_cast<uint8_t>(1u << (rng() % 8));

@@ -93,12 +93,13 @@ enum class Variant {
   kAddRemove,  // one tensor removed, one added
 };
 
-inline std::vector<uint8_t> random_f16_rows(std::mt19937_64& rng, int64_t ne0, int64_t rows) {
+inline std::vector<uint8_t> random_rows(std::mt19937_64& rng, int64_t ne0, int64_t rows,
+                                        GgmlType type = GgmlType::kF16) {
   std::normal_distribution<float> d(0.0f, 0.5f);
   std::vector<float> f(static_cast<size_t>(ne0 * rows));
   for (auto& x : f) x = d(rng);
-  std::vector<uint8_t> b(row_size(GgmlType::kF16, ne0) * static_cast<size_t>(rows));
-  quantize_row(GgmlType::kF16, f.data(), b.data(), ne0 * rows);
+  std::vector<uint8_t> b(row_size(type, ne0) * static_cast<size_t>(rows));
+  quantize_row(type, f.data(), b.data(), ne0 * rows);
   return b;
 }
 
@@ -113,7 +114,8 @@ inline Status write_variant(Variant v, const std::string& old_path, const std::s
       });
     case Variant::kAttention:
       return rewrite(old_path, new_path, [&](TensorEditable& e) {
-        if (e.name.find("attn_") == std::string::npos || e.name.find("norm") != std::string::npos)
+        if (e.name.find("attn_") == std::string::npos || e.name.find("norm") != std::string::npos ||
+            e.type != GgmlType::kF16)
           return;
         std::vector<float> f(e.data.size() / 2);
         dequantize_row(GgmlType::kF16, e.data.data(), f.data(), static_cast<int64_t>(f.size()));
@@ -143,7 +145,7 @@ inline Status write_variant(Variant v, const std::string& old_path, const std::s
           old_path, new_path,
           [&](TensorEditable& e) {
             if (e.name != "token_embd.weight" && e.name != "output.weight") return;
-            auto rows = random_f16_rows(rng, e.dims[0], 3);
+            auto rows = random_rows(rng, e.dims[0], 3, e.type);
             e.data.insert(e.data.end(), rows.begin(), rows.end());
             e.dims[1] += 3;
           },
@@ -164,8 +166,7 @@ inline Status write_variant(Variant v, const std::string& old_path, const std::s
         quantize_row(GgmlType::kQ8_0, f.data(), e.data.data(), n);
       });
     case Variant::kAddRemove: {
-      TensorEditable extra{
-          "blk.0.extra.weight", GgmlType::kF16, {64, 4}, random_f16_rows(rng, 64, 4)};
+      TensorEditable extra{"blk.0.extra.weight", GgmlType::kF16, {64, 4}, random_rows(rng, 64, 4)};
       return rewrite(old_path, new_path,
                      [](TensorEditable& e) { e.keep = e.name != "blk.1.ffn_up.weight"; }, {},
                      {extra});

@@ -232,7 +232,7 @@ TEST(Delta, TruncatedPatchIsRefused) {
   ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
   const auto patch = read_bytes(fx.patch_path);
   const std::string bad = fx.patch_path + ".short";
-  for (size_t n : {size_t{0}, size_t{10}, size_t{183}, size_t{184}, size_t{300}, patch.size() / 2,
+  for (size_t n : {size_t{0}, size_t{10}, size_t{151}, size_t{152}, size_t{300}, patch.size() / 2,
                    patch.size() - 1}) {
     write_bytes(bad, std::vector<uint8_t>(patch.begin(), patch.begin() + static_cast<long>(n)));
     for (bool verify : {true, false}) {

@@ -38,7 +38,12 @@ int run_release(update::ReleaseOptions o, bool json) {
   if (!r.ok()) return report_error(r.status());
   const update::Manifest& m = r->manifest;
   if (json) {
-    nlohmann::json j = m.to_json();
+    // The signed manifest as written, plus where it went.
+    auto text = update::read_file(r->manifest_path);
+    if (!text.ok()) return report_error(text.status());
+    auto parsed = update::parse_json(*text, r->manifest_path);
+    if (!parsed.ok()) return report_error(parsed.status());
+    nlohmann::json j = std::move(parsed).value();
     j["manifest_path"] = r->manifest_path;
     j["index_path"] = r->index_path;
     j["imported_versions"] = r->imported_versions;

@@ -192,7 +192,7 @@ typedef struct edgelm_governor_decision {
   int32_t action;   /* an edgelm_governor_action */
   int64_t delay_ms; /* DEFER: how long to wait */
   char code[32];    /* "ok", "unplugged", "battery", "max_temp", "cooldown", "budget",
-                       "throttle", "no_sensor", "sensor_error"; NUL-terminated */
+                       "throttle", "no_sensor"; NUL-terminated */
   char reason[256]; /* human-readable, NUL-terminated (truncated to fit) */
 } edgelm_governor_decision;
 

@@ -32,7 +32,7 @@ struct Decision {
   int64_t delay_ms = 0;  // kDefer: wait this long, then ask again
   std::string reason;    // human-readable, names the values ("temperature 46.2 C >= max 45 C")
   // Short machine-readable cause: "ok", "unplugged", "battery", "max_temp", "cooldown",
-  // "budget", "throttle", "no_sensor", "sensor_error".
+  // "budget", "throttle", "no_sensor" (a needed value is unknown or the sensor failed).
   std::string code = "ok";
 
   bool allowed() const { return action == Action::kAllow; }
@@ -67,7 +67,8 @@ class Governor {
   Decision before_token(int n_generated, double now_s);
   // The engine's own decode speed: one token took interval_s of compute (pacing excluded).
   void observe_token_interval(double interval_s, double now_s);
-  // Forget the last token time of a finished generation (idle gaps are not decode speed).
+  // A generation ended or is about to start. The throttle window persists across generations
+  // (speed is a property of the device); callers report only decode intervals, never idle gaps.
   void end_generation();
 
   GovernorState state() const;

@@ -182,11 +182,11 @@ TEST(LocalBackendTest, HttpStreamingMatchesNonStreaming) {
                {"messages", {{{"role", "user"}, {"content", "Tell me a story"}}}},
                {"max_tokens", 8},
                {"temperature", 0}};
-  httplib::Result plain;
-  for (int i = 0; i < 100 && !plain; ++i) {
-    plain = c.Post("/v1/chat/completions", body.dump(), "application/json");
-    if (!plain) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200; ++i) {  // wait until it answers
+    if (auto h = c.Get("/health"); h && h->status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  auto plain = c.Post("/v1/chat/completions", body.dump(), "application/json");
   ASSERT_TRUE(plain);
   ASSERT_EQ(plain->status, 200) << plain->body;
   json j = json::parse(plain->body);

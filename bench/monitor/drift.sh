@@ -7,7 +7,7 @@
 #   bench/monitor/drift.sh [MODEL] [RUNS]      # defaults: ../shared/models/conf-llama-spm-f16.gguf, 20
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-EDGELM=${EDGELM:-build/edgelm}
+EDGELM=${EDGELM:-build/tools/edgelm/edgelm}
 MODEL=${1:-../shared/models/conf-llama-spm-f16.gguf}
 RUNS=${2:-20}
 THREADS=${THREADS:-2}

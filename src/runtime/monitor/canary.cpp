@@ -209,7 +209,8 @@ Status save_baseline(const Baseline& b, const std::string& path) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return Status::io(fmt::format("baseline '{}': cannot write", tmp));
-    out << to_json(b).dump(1) << "\n";
+    // Greedy texts may hold partial UTF-8 characters: replaced, the token ids stay exact.
+    out << to_json(b).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out.flush()) return Status::io(fmt::format("baseline '{}': write failed", tmp));
   }
   std::error_code ec;

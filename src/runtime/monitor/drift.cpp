@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 
 namespace edgelm::monitor {
@@ -51,11 +52,13 @@ double population_stability_index(std::span<const double> expected, std::span<co
   std::vector<double> e(expected.begin(), expected.end());
   std::sort(e.begin(), e.end());
   // Inner edges at the baseline's quantiles; ties collapse bins.
-  std::vector<double> edges;
+  // First edge just below the baseline's minimum: values under everything the baseline saw get
+  // a bin of their own (even a constant baseline then tells lower, equal and higher apart).
+  std::vector<double> edges = {std::nextafter(e.front(), -std::numeric_limits<double>::infinity())};
   for (int k = 1; k < bins; ++k) {
     const size_t idx = static_cast<size_t>(k) * e.size() / static_cast<size_t>(bins);
     const double q = e[std::min(e.size() - 1, idx > 0 ? idx - 1 : 0)];  // top of the k-th bin
-    if (edges.empty() || q > edges.back()) edges.push_back(q);
+    if (q > edges.back()) edges.push_back(q);
   }
   // Bin k holds (edges[k-1], edges[k]]: a value equal to an edge goes left, so a constant
   // baseline still separates smaller, equal and larger values.

@@ -30,7 +30,8 @@ KsResult ks_two_sample(std::span<const double> a, std::span<const double> b);
 double kolmogorov_tail(double lambda);
 
 // PSI = sum_i (c_i - e_i) ln(c_i / e_i) over `bins` quantile bins of `expected` (fewer when
-// values tie); shares floored at 1e-4. 0 = same distribution; > 0.2 is read as a shift.
+// values tie; bins are (lo, hi], plus one below the baseline's minimum); shares floored at 1e-4.
+// 0 = same distribution; > 0.2 is read as a shift.
 double population_stability_index(std::span<const double> expected, std::span<const double> actual,
                                   int bins = 10);
 

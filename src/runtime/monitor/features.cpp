@@ -79,13 +79,14 @@ std::optional<double> feature_value(const RequestFeatures& f, std::string_view n
 }
 
 StatusOr<StopReason> parse_stop_reason(std::string_view name) {
-  for (StopReason r : {StopReason::kEog, StopReason::kStopString, StopReason::kMaxTokens,
-                       StopReason::kContextFull, StopReason::kCancelled, StopReason::kCallback}) {
+  // Every enumerator, including ones added after this file (names are unique and stable).
+  for (int i = 0; i < 32; ++i) {
+    const auto r = static_cast<StopReason>(i);
     if (name == stop_reason_name(r)) return r;
   }
   return Status::invalid_argument(fmt::format(
-      "unknown stop reason '{}' (expected eog, stop_string, max_tokens, context_full, cancelled "
-      "or callback)",
+      "unknown stop reason '{}' (expected eog, stop_string, max_tokens, context_full, cancelled, "
+      "callback ...)",
       name));
 }
 

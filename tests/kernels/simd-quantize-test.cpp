@@ -63,13 +63,14 @@ TEST_P(SimdQuantize, MatchesRef) {
     for_each_target([&](const char* target) {
       std::vector<uint8_t> got(bytes, 0xAB);
       simd::quantize_row(t, x.data(), got.data(), n);
-      if (t == GgmlType::kF16 || t == GgmlType::kBF16 || t == GgmlType::kF32) {
+      // Q8_0 too: both compute x * (1/d) and round to nearest even, as ggml's runtime does.
+      if (t == GgmlType::kF16 || t == GgmlType::kBF16 || t == GgmlType::kF32 ||
+          t == GgmlType::kQ8_0) {
         EXPECT_EQ(0, std::memcmp(got.data(), want.data(), bytes)) << type_name(t);
         return;
       }
-      // Scales must be identical; a quant may differ by one step where the product lands on
-      // a rounding tie (ref and SIMD both round to nearest even, but the product may be
-      // computed as x*(1/d) vs x/d); such ties are rare.
+      // Q8_K: scales must be identical; a quant may differ by one step where the product lands
+      // on a rounding tie; such ties are rare.
       std::vector<float> got_f(static_cast<size_t>(n));
       dequantize_row(t, got.data(), got_f.data(), n);
       int64_t off_by_one = 0;

@@ -4,12 +4,14 @@
 # noise added to some tensors with `edgelm monitor perturb`; every missed alarm is a miss).
 # Prints a markdown table (docs/monitor.md). Release build expected at build/.
 #
-#   bench/monitor/drift.sh [MODEL] [RUNS]      # defaults: ../shared/models/conf-llama-spm-f16.gguf, 20
+#   bench/monitor/drift.sh [MODEL] [RUNS] [DAMAGED_RUNS]
+#   defaults: ../shared/models/conf-llama-spm-f16.gguf, 20 runs unchanged, 5 per damaged copy
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EDGELM=${EDGELM:-build/tools/edgelm/edgelm}
 MODEL=${1:-../shared/models/conf-llama-spm-f16.gguf}
 RUNS=${2:-20}
+DAMAGED_RUNS=${3:-5}
 THREADS=${THREADS:-2}
 [ -x "$EDGELM" ] || { echo "no $EDGELM (build the Release edgelm_cli first)" >&2; exit 1; }
 [ -f "$MODEL" ] || { echo "no model $MODEL" >&2; exit 1; }
@@ -78,5 +80,5 @@ echo "| model | runs | alarms (any test) | feature-test alarms (KS+PSI) | mean p
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
 run_set unchanged "$MODEL" "$RUNS"
 for name in noise-0.50-output noise-0.20-ffn_down noise-0.05-all-blk; do
-  run_set "$name" "$work/$name.gguf" "$RUNS"
+  run_set "$name" "$work/$name.gguf" "$DAMAGED_RUNS"
 done

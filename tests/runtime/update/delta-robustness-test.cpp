@@ -136,7 +136,10 @@ TEST(DeltaRobustness, KilledApplyLeavesOldIntactAndRerunSucceeds) {
   DeltaFixture fx("kill");
   ASSERT_TRUE(write_base(fx.old_path).ok());
   ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  DeltaOptions mo = small_chunks();
+  mo.chunk_bytes = 1024;  // many records, so many distinct kill points
+  mo.ref_margin_bytes = 256;
+  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, mo).ok());
   const auto old_bytes = read_bytes(fx.old_path);
   const auto want = read_bytes(fx.new_path);
 

@@ -118,7 +118,7 @@ const CpuInfo& cpu_info() {
 std::string build_info() {
   std::ostringstream s;
   s << "edgelm "
-    << "0.1.0"
+    << EDGELM_VERSION
     << " (" << EDGELM_GIT_COMMIT << ")";
 #if defined(__clang__)
   s << " clang " << __clang_major__ << "." << __clang_minor__;

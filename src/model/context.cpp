@@ -87,6 +87,7 @@ Context::Context(const Model& model, const ContextOptions& options, int n_ctx, i
                  int n_threads)
     : model_(model),
       ops_(options.ops ? options.ops : &best_ops()),
+      observe_(options.observe),
       n_ctx_(n_ctx),
       n_batch_(n_batch),
       pool_(std::make_unique<ThreadPool>(n_threads)) {
@@ -333,6 +334,7 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     for (int i = 0; i < m; ++i)
       ops.rms_norm(x_.data() + i * E, L.attn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
+    if (observe_) observe_(static_cast<int>(l), 0, xn_.data(), m, E);
     if (m == 1) {
       matvec({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xn_.data());
     } else {
@@ -354,6 +356,7 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
 
     for (int i = 0; i < m; ++i)
       ops.rms_norm(x_.data() + i * E, L.ffn_norm.f32(), xn_.data() + i * E, E, hp.rms_eps);
+    if (observe_) observe_(static_cast<int>(l), 1, xn_.data(), m, E);
     if (m == 1) {
       ffn_swiglu_m1(L.ffn_gate, L.ffn_up, xn_.data());
     } else {

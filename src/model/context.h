@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -34,6 +35,10 @@ struct ContextOptions {
   int n_threads = 0;         // 0: physical cores
   const Ops* ops = nullptr;  // nullptr: best_ops()
   int n_batch = 0;           // tokens per forward pass (larger evals are split); 0: min(n_ctx, 512)
+  // Optional activation observer (calibration, model/awq.h): called in each layer with the
+  // RMS-normalized input of the q/k/v products (site 0) and of the gate/up products (site 1),
+  // m rows of n floats. Empty: no calls.
+  std::function<void(int layer, int site, const float* x, int m, int64_t n)> observe = nullptr;
 };
 
 // Number of physical cores (logical CPUs sharing a core counted once); at least 1.
@@ -89,6 +94,7 @@ class Context {
 
   const Model& model_;
   const Ops* ops_;
+  std::function<void(int, int, const float*, int, int64_t)> observe_;
   int n_ctx_;
   int n_batch_;
   int n_past_ = 0;

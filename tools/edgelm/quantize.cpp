@@ -6,11 +6,16 @@
 #include <fmt/ranges.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
+#include "model/awq.h"
+#include "model/model.h"
 #include "model/quantize-model.h"
 #include "subcommands.h"
+#include "tokenizer/tokenizer.h"
 
 namespace edgelm::cli {
 
@@ -22,7 +27,39 @@ struct QuantizeCliOptions {
   std::string type;
   int n_threads = 0;
   bool quiet = false;
+  std::string awq;  // calibration text
+  int awq_tokens = 2048;
 };
+
+// --awq: per-channel scales from the source model's activations on the calibration text.
+Status add_awq_scales(const QuantizeCliOptions& o, QuantizeOptions& qo) {
+  std::ifstream in(o.awq, std::ios::binary);
+  if (!in) return Status::not_found(fmt::format("cannot read calibration text '{}'", o.awq));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  ASSIGN_OR_RETURN(auto model, Model::load(o.in, {.log_summary = false}));
+  ASSIGN_OR_RETURN(auto tok, Tokenizer::from_gguf(model->gguf()));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->encode(ss.str(), true, false));
+  AwqOptions ao;
+  ao.preset = qo.preset;
+  ao.max_tokens = o.awq_tokens;
+  ao.n_threads = o.n_threads;
+  ASSIGN_OR_RETURN(AwqResult r, compute_awq_scales(*model, ids, ao));
+  int scaled = 0;
+  for (const AwqLayerChoice& c : r.choices) {
+    scaled += c.alpha > 0;
+    if (!o.quiet) {
+      fmt::print(stderr, "awq: layer {:>3} {:<9} alpha {:.3f}  error {:.4g} -> {:.4g} ({:+.1f}%)\n",
+                 c.layer, c.site == 0 ? "attn qkv" : "ffn gate/up", c.alpha, c.err_plain,
+                 c.err_best, c.err_plain > 0 ? 100 * (c.err_best - c.err_plain) / c.err_plain : 0);
+    }
+  }
+  fmt::print(stderr, "awq: {} calibration tokens from {}; {} of {} layer sites scaled\n", r.tokens,
+             o.awq, scaled, r.choices.size());
+  qo.column_scales = std::move(r.column_scales);
+  qo.norm_divisors = std::move(r.norm_divisors);
+  return Status::ok_status();
+}
 
 int run_quantize(const QuantizeCliOptions& o) {
   auto preset = quant_preset_from_name(o.type);
@@ -34,6 +71,10 @@ int run_quantize(const QuantizeCliOptions& o) {
   QuantizeOptions qo;
   qo.preset = *preset;
   qo.n_threads = o.n_threads;
+  if (!o.awq.empty()) {
+    Status st = add_awq_scales(o, qo);
+    if (!st.ok()) return report_error(st.with_context("--awq"));
+  }
   if (!o.quiet) {
     qo.progress = [](const QuantizeProgress& p) {
       const TensorQuantPlan& t = *p.tensor;
@@ -67,6 +108,11 @@ void register_quantize(CLI::App& app) {
   sub->add_option("-t,--threads", o->n_threads, "Threads; 0 = all hardware threads")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("-q,--quiet", o->quiet, "No per-tensor progress lines");
+  sub->add_option("--awq", o->awq,
+                  "Calibration text: activation-aware per-channel scales (for 4-bit types), "
+                  "folded into the RMSNorm weights");
+  sub->add_option("--awq-tokens", o->awq_tokens, "Calibration tokens used at most")
+      ->check(CLI::PositiveNumber);
   sub->footer(
       "Output: one progress line per tensor on stderr ([i/n] name shape src -> dst, sizes, the\n"
       "rule that chose the type), then a summary line. Exit status: 0 ok, 1 error (OUT "

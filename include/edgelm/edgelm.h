@@ -220,6 +220,46 @@ EDGELM_API int edgelm_governor_decide(edgelm_governor* governor, edgelm_governor
  * under way. EDGELM_ERR_INVALID_ARGUMENT for a NULL session. */
 EDGELM_API int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* governor);
 
+/* ---- monitor: quality-drift monitoring (docs/monitor.md) ---- */
+
+typedef struct edgelm_monitor edgelm_monitor; /* a feature store + baseline + alert callback */
+
+/* Called from edgelm_monitor_check (on the caller's thread) once per alarm. kind is one of
+ * "feature_drift", "canary_perplexity", "canary_agreement", "canary_overlap",
+ * "canary_feature_drift"; feature names the feature or figure; message is one readable line;
+ * value crossed threshold. The strings are valid during the call only. */
+typedef void (*edgelm_alert_callback)(const char* kind, const char* feature, const char* message,
+                                      double value, double threshold, void* user_data);
+
+typedef struct edgelm_monitor_params {
+  int64_t max_rows;          /* ring-buffer capacity of the store; default 10000 */
+  bool keep_text;            /* store prompt and output text; default false (features only) */
+  const char* config_path;   /* monitor config JSON (its max_rows/keep_text win); NULL = none */
+  const char* baseline_path; /* baseline JSON or release manifest; NULL = no drift tests */
+  edgelm_alert_callback on_alert; /* NULL = none */
+  void* user_data;                /* passed to on_alert */
+} edgelm_monitor_params;
+
+EDGELM_API edgelm_monitor_params edgelm_monitor_default_params(void);
+/* Opens (or creates) the SQLite store at db_path. Returns EDGELM_OK and *out, or
+ * EDGELM_ERR_INVALID_ARGUMENT (NULL db_path/out, bad config or baseline), EDGELM_ERR_NOT_FOUND
+ * (config or baseline missing), EDGELM_ERR_DATA_LOSS (not an SQLite file; left unchanged),
+ * EDGELM_ERR_FAILED_PRECONDITION (newer schema, foreign database). */
+EDGELM_API int edgelm_monitor_open(const char* db_path, const edgelm_monitor_params* params,
+                                   edgelm_monitor** out);
+EDGELM_API void edgelm_monitor_free(edgelm_monitor* monitor);
+/* Records the features of the session's last generation (lengths, mean log-probability and
+ * entropy, stop reason, empty/repeated output, latency, speed). prompt is stored only with
+ * keep_text (may be NULL); model_name may be NULL. EDGELM_ERR_FAILED_PRECONDITION when the
+ * session has generated nothing yet. */
+EDGELM_API int edgelm_monitor_record(edgelm_monitor* monitor, const edgelm_session* session,
+                                     const char* model_name, const char* prompt);
+/* Tests the newest rows against the baseline, calls on_alert per alarm, sets *alarm (may be
+ * NULL) and writes the report JSON (docs/monitor.md) into buf (NUL-terminated, *n_out = length;
+ * buf may be NULL to ask for the size: EDGELM_ERR_OUT_OF_RANGE, call again with *n_out + 1). */
+EDGELM_API int edgelm_monitor_check(edgelm_monitor* monitor, bool* alarm, char* buf,
+                                    size_t buf_size, size_t* n_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "engine/engine.h"
 #include "runtime/governor/engine-hook.h"
 #include "runtime/governor/governor.h"
+#include "runtime/monitor/monitor.h"
 
 struct edgelm_model {
   std::shared_ptr<edgelm::Engine> engine;
@@ -27,6 +29,7 @@ struct edgelm_session {
   std::shared_ptr<edgelm::Engine> engine;  // keeps the model alive
   std::unique_ptr<edgelm::Session> session;
   bool has_stats = false;
+  edgelm::GenerateResult last_result;                    // edgelm_monitor_record
   std::shared_ptr<edgelm::governor::Governor> governor;  // edgelm_session_set_governor
 };
 
@@ -318,6 +321,7 @@ int edgelm_generate(edgelm_session* session, const char* prompt,
     auto r = session->session->generate(prompt, gp, cb);
     if (!r.ok()) return fail(r.status());
     session->has_stats = true;
+    session->last_result = *r;
     if (r->stop_reason == edgelm::StopReason::kCancelled) {
       return fail(EDGELM_ERR_CANCELLED, "CANCELLED: generation cancelled by edgelm_session_cancel");
     }
@@ -401,6 +405,88 @@ int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* govern
       return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: NULL session");
     session->governor = governor ? governor->governor : nullptr;
     return ok();
+  });
+}
+
+struct edgelm_monitor {
+  std::unique_ptr<edgelm::monitor::Monitor> monitor;
+};
+
+edgelm_monitor_params edgelm_monitor_default_params(void) {
+  edgelm_monitor_params p{};
+  p.max_rows = 10000;
+  return p;
+}
+
+int edgelm_monitor_open(const char* db_path, const edgelm_monitor_params* params,
+                        edgelm_monitor** out) {
+  return guarded([&] {
+    if (db_path == nullptr || out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: db_path and out must not be NULL");
+    }
+    *out = nullptr;
+    const edgelm_monitor_params p = params ? *params : edgelm_monitor_default_params();
+    edgelm::monitor::MonitorConfig cfg;
+    cfg.store.max_rows = p.max_rows;
+    cfg.store.keep_text = p.keep_text;
+    if (p.config_path != nullptr) {
+      auto c = edgelm::monitor::load_monitor_config(p.config_path);
+      if (!c.ok()) return fail(c.status());
+      cfg = *c;
+    }
+    std::optional<edgelm::monitor::Baseline> baseline;
+    if (p.baseline_path != nullptr) {
+      auto b = edgelm::monitor::load_baseline(p.baseline_path);
+      if (!b.ok()) return fail(b.status());
+      baseline = std::move(*b);
+    }
+    auto m = edgelm::monitor::Monitor::open(db_path, cfg);
+    if (!m.ok()) return fail(m.status());
+    if (baseline) (*m)->set_baseline(std::move(*baseline));
+    if (p.on_alert != nullptr) {
+      (*m)->on_alert([cb = p.on_alert, ud = p.user_data](const edgelm::monitor::Alert& a) {
+        cb(a.kind.c_str(), a.feature.c_str(), a.message.c_str(), a.value, a.threshold, ud);
+      });
+    }
+    *out = new edgelm_monitor{std::move(*m)};
+    return ok();
+  });
+}
+
+void edgelm_monitor_free(edgelm_monitor* monitor) { delete monitor; }
+
+int edgelm_monitor_record(edgelm_monitor* monitor, const edgelm_session* session,
+                          const char* model_name, const char* prompt) {
+  return guarded([&] {
+    if (monitor == nullptr || session == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: monitor and session must not be NULL");
+    }
+    if (!session->has_stats) {
+      return fail(EDGELM_ERR_FAILED_PRECONDITION,
+                  "FAILED_PRECONDITION: the session has generated nothing yet");
+    }
+    std::optional<std::string> text;
+    if (prompt != nullptr) text = std::string(prompt);
+    edgelm::Status s = monitor->monitor->record(session->last_result, model_name ? model_name : "",
+                                                std::move(text));
+    if (!s.ok()) return fail(s);
+    return ok();
+  });
+}
+
+int edgelm_monitor_check(edgelm_monitor* monitor, bool* alarm, char* buf, size_t buf_size,
+                         size_t* n_out) {
+  return guarded([&] {
+    if (monitor == nullptr || n_out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: monitor and n_out must not be NULL");
+    }
+    auto rep = monitor->monitor->check();
+    if (!rep.ok()) return fail(rep.status());
+    if (alarm != nullptr) *alarm = rep->alarm();
+    return copy_out(rep->to_json().dump(), buf, buf_size, n_out);
   });
 }
 

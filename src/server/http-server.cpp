@@ -274,6 +274,8 @@ void HttpServer::install_routes() {
       ParseResult parsed = parse_request(endpoint, req.body, options_.limits);
       if (!parsed.ok()) return send_error(res, *parsed.error);
       job->request = std::move(parsed.request);
+      job->request.privacy = req.get_header_value("x-edgelm-privacy");
+      job->request.route_prefer = req.get_header_value("x-edgelm-prefer");
       job->id = new_id(endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
       if (stopping_.load()) {
         return send_error(

@@ -59,6 +59,10 @@ struct CompletionRequest {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   std::string user;
+  // Routing (`edgelm serve --cloud`, tools/edgelm/serve-router.h), from the request headers
+  // "x-edgelm-privacy" ("device-only" | "either") and "x-edgelm-prefer" ("device" | "cloud").
+  std::string privacy;
+  std::string route_prefer;
 };
 
 struct ParseResult {

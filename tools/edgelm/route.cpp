@@ -36,7 +36,7 @@ struct RouteOptions {
   std::string model;
   std::string cloud;
   std::string cloud_key;
-  std::string cloud_model = "default";
+  std::string cloud_model;
   std::string config;
   std::string governor_policy;
   bool is_private = false;
@@ -272,8 +272,8 @@ void register_route(CLI::App& app) {
   sub->add_option("--cloud", o->cloud,
                   "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8081 or https://host/v1");
   sub->add_option("--cloud-key", o->cloud_key, "API key for the cloud (Bearer)");
-  sub->add_option("--cloud-model", o->cloud_model, "\"model\" sent to the cloud")
-      ->capture_default_str();
+  sub->add_option("--cloud-model", o->cloud_model,
+                  "\"model\" sent to the cloud (default: the first of its /v1/models)");
   sub->add_flag("--private", o->is_private,
                 "Privacy class device-only: never sent to the cloud (fails if the device can't)");
   sub->add_option("-p,--prompt", o->prompt, "Prompt (one user message)");

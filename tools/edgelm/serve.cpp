@@ -16,6 +16,7 @@
 
 #include "server/http-server.h"
 #include "server/local-backend.h"
+#include "serve-router.h"
 #include "subcommands.h"
 
 namespace edgelm::cli {
@@ -29,6 +30,8 @@ struct ServeOptions {
   std::string api_key;
   size_t max_body = 4u << 20;
   int http_threads = 0;
+  ServeRouteOptions route;  // --cloud: route each request (serve-router.h)
+  std::string router_config;
 };
 
 std::atomic<bool> g_stop{false};
@@ -48,7 +51,17 @@ int run_serve(ServeOptions o) {
   so.n_http_threads = o.http_threads > 0
                           ? o.http_threads
                           : o.backend.n_parallel + o.backend.max_queue + 16;  // + /health etc.
-  server::HttpServer http(**backend, so);
+  std::unique_ptr<server::Backend> routed;
+  if (!o.route.cloud.url.empty()) {
+    if (!o.router_config.empty()) {
+      auto cfg = router::RouterConfig::load(o.router_config);
+      if (!cfg.ok()) return report_error(cfg.status());
+      o.route.config = *cfg;
+    }
+    routed = make_router_backend(**backend, o.route);
+    fmt::print(stderr, "edgelm: routing between the device and the cloud {}\n", o.route.cloud.url);
+  }
+  server::HttpServer http(routed ? *routed : static_cast<server::Backend&>(**backend), so);
   Status st = http.bind();
   if (!st.ok()) return report_error(st);
 
@@ -122,6 +135,13 @@ void register_serve(CLI::App& app) {
   sub->add_option("--http-threads", o->http_threads,
                   "Connection threads; 0 = parallel + max-queue + 16")
       ->capture_default_str();
+  sub->add_option("--cloud", o->route.cloud.url,
+                  "Route requests between this device and an OpenAI-compatible cloud URL "
+                  "(header x-edgelm-privacy: device-only keeps one on the device; docs/router.md)");
+  sub->add_option("--cloud-key", o->route.cloud.api_key, "API key for the cloud (Bearer)");
+  sub->add_option("--cloud-model", o->route.cloud.model,
+                  "\"model\" sent to the cloud (default: the first of its /v1/models)");
+  sub->add_option("--router-config", o->router_config, "Router config JSON (docs/router.md)");
   sub->callback([o] { exit_with(run_serve(*o)); });
 }
 

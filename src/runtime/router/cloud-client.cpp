@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -124,7 +125,9 @@ std::string CloudClient::endpoint() const {
 
 std::string CloudClient::request_body(const RouteRequest& req) const {
   nlohmann::json j;
-  j["model"] = req.cloud_model.empty() ? options_.model : req.cloud_model;
+  j["model"] = !req.cloud_model.empty()  ? req.cloud_model
+               : !options_.model.empty() ? options_.model
+                                         : std::string("default");
   nlohmann::json msgs = nlohmann::json::array();
   if (req.messages.empty()) {
     msgs.push_back({{"role", "user"}, {"content", req.prompt}});
@@ -162,6 +165,12 @@ struct TransferState {
   bool cancelled = false;
 };
 
+size_t collect_body(char* p, size_t size, size_t n, void* user) {
+  auto* b = static_cast<std::string*>(user);
+  if (b->size() < (1u << 20)) b->append(p, size * n);
+  return size * n;
+}
+
 size_t on_write(char* ptr, size_t size, size_t nmemb, void* user) {
   auto* st = static_cast<TransferState*>(user);
   const size_t n = size * nmemb;
@@ -185,6 +194,46 @@ size_t on_write(char* ptr, size_t size, size_t nmemb, void* user) {
 
 }  // namespace
 
+std::string CloudClient::model_for(const RouteRequest& req) {
+  if (!req.cloud_model.empty()) return req.cloud_model;
+  if (!options_.model.empty()) return options_.model;
+  std::lock_guard<std::mutex> lock(model_mu_);
+  if (!discovered_model_.empty()) return discovered_model_;
+  std::string url = endpoint();
+  url.replace(url.size() - std::string("chat/completions").size(), std::string::npos, "models");
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return "default";
+  std::string body;
+  curl_slist* headers = nullptr;
+  std::string auth;
+  if (!options_.api_key.empty()) {
+    auth = "Authorization: Bearer " + options_.api_key;
+    headers = curl_slist_append(headers, auth.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::min(options_.timeout_ms, 5000)));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  const CURLcode rc = curl_easy_perform(curl);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK || code != 200) return "default";  // not cached: asked again next time
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
+      !j["data"][0].contains("id") || !j["data"][0]["id"].is_string()) {
+    discovered_model_ = "default";
+  } else {
+    discovered_model_ = j["data"][0]["id"].get<std::string>();
+  }
+  return discovered_model_;
+}
+
 CloudClient::TryResult CloudClient::try_once(const RouteRequest& req,
                                              const DeltaCallback& on_delta) {
   TryResult r;
@@ -199,7 +248,9 @@ CloudClient::TryResult CloudClient::try_once(const RouteRequest& req,
   st.sse = &sse;
   st.curl = curl;
   const std::string url = endpoint();
-  const std::string body = request_body(req);
+  RouteRequest with_model = req;
+  with_model.cloud_model = model_for(req);
+  const std::string body = request_body(with_model);
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(

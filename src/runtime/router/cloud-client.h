@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ namespace edgelm::router {
 struct CloudOptions {
   std::string url;      // base URL: "http://host:port", "https://api.example.com/v1" ...
   std::string api_key;  // sent as "Authorization: Bearer <key>" when set
-  std::string model = "default";
+  // "model" sent when the request names none; "" = the first id of GET <url>/v1/models (asked
+  // once, e.g. what a second `edgelm serve` serves), or "default" when that fails.
+  std::string model;
   int connect_timeout_ms = 2000;
   int timeout_ms = 60000;  // whole try (connect + answer)
   // A try that receives fewer than 1 byte/s for this long fails (stalled stream); 0 = off.
@@ -68,7 +71,10 @@ class CloudClient : public CloudBackend {
  private:
   struct TryResult;
   TryResult try_once(const RouteRequest& req, const DeltaCallback& on_delta);
+  std::string model_for(const RouteRequest& req);
   CloudOptions options_;
+  std::mutex model_mu_;
+  std::string discovered_model_;
   Backoff backoff_;
   CircuitBreaker breaker_;
 };

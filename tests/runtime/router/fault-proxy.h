@@ -29,6 +29,23 @@ class FaultProxy {
       : answer_(std::move(answer)) {
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
+    server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      std::string host;
+      int port = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        host = upstream_host_;
+        port = upstream_port_;
+      }
+      if (port == 0) {
+        res.status = 404;
+        return;
+      }
+      httplib::Client cli(host, port);
+      auto r = cli.Get("/v1/models");
+      res.status = r ? r->status : 502;
+      if (r) res.set_content(r->body, "application/json");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     for (int i = 0; i < 500 && !server_.is_running(); ++i) {

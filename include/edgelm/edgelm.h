@@ -220,6 +220,68 @@ EDGELM_API int edgelm_governor_decide(edgelm_governor* governor, edgelm_governor
  * under way. EDGELM_ERR_INVALID_ARGUMENT for a NULL session. */
 EDGELM_API int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* governor);
 
+/* ---- router: each request on the device or in an OpenAI-compatible cloud (docs/router.md) ---- */
+
+typedef struct edgelm_router edgelm_router; /* a device model + a cloud endpoint + a policy */
+
+enum edgelm_privacy {
+  EDGELM_PRIVACY_EITHER = 0,     /* the router may use the device or the cloud */
+  EDGELM_PRIVACY_DEVICE_ONLY = 1 /* never sent to the cloud; fails if the device cannot answer */
+};
+
+typedef struct edgelm_router_params {
+  const char* cloud_url;      /* "http://host:port" or "https://host/v1"; NULL or "" = no cloud */
+  const char* cloud_api_key;  /* sent as a Bearer token; NULL = none */
+  const char* cloud_model;    /* "model" sent to the cloud; NULL = "default" */
+  const char* config_json;    /* router config (docs/router.md, e.g. from edgelm route calibrate
+                                 --out); NULL = defaults: no uncertainty threshold */
+  int32_t timeout_ms;         /* per cloud try; default 60000 */
+  int32_t connect_timeout_ms; /* default 2000 */
+  int32_t max_retries;        /* cloud retries after the first try (jittered backoff); default 2 */
+  int32_t n_ctx;              /* device context; 0 = the model's, at most 4096 */
+  int32_t n_threads;          /* device threads; 0 = physical cores */
+} edgelm_router_params;
+
+typedef struct edgelm_route_params {
+  int32_t privacy;        /* an edgelm_privacy; default EITHER */
+  int32_t max_tokens;     /* default 128 */
+  float temperature;      /* default 0 (greedy on the device) */
+  bool stream;            /* stream from the cloud (SSE); default false */
+  const char* prefer;     /* hint "device" / "cloud"; NULL = none */
+  const char* task;       /* hint, see the config's cloud_tasks; NULL = none */
+  const char* difficulty; /* hint "easy" / "hard"; NULL = none */
+  const char* system;     /* system message; NULL = none */
+} edgelm_route_params;
+
+EDGELM_API edgelm_router_params edgelm_router_default_params(void);
+EDGELM_API edgelm_route_params edgelm_route_default_params(void);
+
+/* Creates a router. model may be NULL (cloud only); the router keeps it alive. params may be
+ * NULL (no cloud: every request runs on the device). governor may be NULL; when set, the
+ * governor's refusal sends requests to the cloud (device-only ones fail). Returns EDGELM_OK, or
+ * EDGELM_ERR_INVALID_ARGUMENT (NULL out, bad config JSON: the message names the key). */
+EDGELM_API int edgelm_router_create(edgelm_model* model, const edgelm_router_params* params,
+                                    edgelm_governor* governor, edgelm_router** out);
+/* Frees a router; NULL is ignored. */
+EDGELM_API void edgelm_router_free(edgelm_router* router);
+/* Answers one user prompt where the router decides; text reaches callback as it is produced
+ * (token is -1: the cloud's text has no ids). Returns EDGELM_OK when answered (on either side,
+ * after any fallback), otherwise the error of the last side tried, e.g.
+ * EDGELM_ERR_FAILED_PRECONDITION when no side may answer (a device-only request with the
+ * governor refusing). In every case edgelm_router_last_decision_json then tells where it ran and
+ * why. Thread-safe (device work is serialised). */
+EDGELM_API int edgelm_route(edgelm_router* router, const char* prompt,
+                            const edgelm_route_params* params, edgelm_text_callback callback,
+                            void* user_data);
+/* The last edgelm_route's decision on this router as one JSON line ({"target": "device" |
+ * "cloud" | "none", "privacy", "reasons": [...], "attempts": [{"target","ok","error",
+ * "http_status","ms"}], "prompt_tokens", "uncertainty", "threshold"}), NUL-terminated in buf.
+ * Returns EDGELM_OK, EDGELM_ERR_OUT_OF_RANGE when buf_size <= length (call again with
+ * *n_out + 1), EDGELM_ERR_INVALID_ARGUMENT for NULL router/n_out,
+ * EDGELM_ERR_FAILED_PRECONDITION before the first edgelm_route. */
+EDGELM_API int edgelm_router_last_decision_json(edgelm_router* router, char* buf, size_t buf_size,
+                                                size_t* n_out);
+
 /* ---- monitor: quality-drift monitoring (docs/monitor.md) ---- */
 
 typedef struct edgelm_monitor edgelm_monitor; /* a feature store + baseline + alert callback */

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@
 #include "runtime/governor/engine-hook.h"
 #include "runtime/governor/governor.h"
 #include "runtime/monitor/monitor.h"
+#include "runtime/router/governor-check.h"
+#include "runtime/router/router.h"
 
 struct edgelm_model {
   std::shared_ptr<edgelm::Engine> engine;
@@ -36,6 +39,12 @@ struct edgelm_session {
 struct edgelm_governor {
   std::shared_ptr<edgelm::governor::Governor> governor;
   std::shared_ptr<edgelm::governor::PushedSensor> pushed;  // null unless "sensors": "push"
+};
+
+struct edgelm_router {
+  std::unique_ptr<edgelm::router::Router> router;
+  std::mutex mu;  // last_decision
+  std::string last_decision;
 };
 
 namespace {
@@ -405,6 +414,137 @@ int edgelm_session_set_governor(edgelm_session* session, edgelm_governor* govern
       return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: NULL session");
     session->governor = governor ? governor->governor : nullptr;
     return ok();
+  });
+}
+
+// ---- router ----
+
+edgelm_router_params edgelm_router_default_params(void) {
+  edgelm_router_params p;
+  p.cloud_url = nullptr;
+  p.cloud_api_key = nullptr;
+  p.cloud_model = nullptr;
+  p.config_json = nullptr;
+  p.timeout_ms = 60000;
+  p.connect_timeout_ms = 2000;
+  p.max_retries = 2;
+  p.n_ctx = 0;
+  p.n_threads = 0;
+  return p;
+}
+
+edgelm_route_params edgelm_route_default_params(void) {
+  edgelm_route_params p;
+  p.privacy = EDGELM_PRIVACY_EITHER;
+  p.max_tokens = 128;
+  p.temperature = 0.0f;
+  p.stream = false;
+  p.prefer = nullptr;
+  p.task = nullptr;
+  p.difficulty = nullptr;
+  p.system = nullptr;
+  return p;
+}
+
+int edgelm_router_create(edgelm_model* model, const edgelm_router_params* params,
+                         edgelm_governor* governor, edgelm_router** out) {
+  return guarded([&] {
+    if (out == nullptr) return fail(EDGELM_ERR_INVALID_ARGUMENT, "INVALID_ARGUMENT: NULL out");
+    *out = nullptr;
+    const edgelm_router_params p = params ? *params : edgelm_router_default_params();
+    namespace r = edgelm::router;
+    r::RouterConfig cfg;
+    if (p.config_json != nullptr) {
+      auto c = r::RouterConfig::from_json(p.config_json);
+      if (!c.ok()) return fail(c.status());
+      cfg = *c;
+    }
+    std::shared_ptr<r::DeviceBackend> device;
+    if (model != nullptr) {
+      r::EngineDeviceOptions eo;
+      eo.session.n_ctx = p.n_ctx;
+      eo.session.n_threads = p.n_threads;
+      eo.probe_nll = cfg.signal == "nll";
+      device = std::make_shared<r::EngineDevice>(model->engine, eo);
+    }
+    std::shared_ptr<r::CloudBackend> cloud;
+    if (p.cloud_url != nullptr && p.cloud_url[0] != '\0') {
+      r::CloudOptions co;
+      co.url = p.cloud_url;
+      if (p.cloud_api_key) co.api_key = p.cloud_api_key;
+      if (p.cloud_model) co.model = p.cloud_model;
+      co.timeout_ms = p.timeout_ms;
+      co.connect_timeout_ms = p.connect_timeout_ms;
+      co.backoff.max_retries = p.max_retries;
+      cloud = std::make_shared<r::CloudClient>(co);
+    }
+    r::GovernorCheck check;
+    if (governor != nullptr) check = r::governor_check(governor->governor);
+    auto rt = std::make_unique<edgelm_router>();
+    rt->router = std::make_unique<r::Router>(cfg, device, cloud, check);
+    *out = rt.release();
+    return ok();
+  });
+}
+
+void edgelm_router_free(edgelm_router* router) { delete router; }
+
+int edgelm_route(edgelm_router* router, const char* prompt, const edgelm_route_params* params,
+                 edgelm_text_callback callback, void* user_data) {
+  return guarded([&] {
+    if (router == nullptr || prompt == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: router and prompt must not be NULL");
+    }
+    const edgelm_route_params p = params ? *params : edgelm_route_default_params();
+    if (p.privacy != EDGELM_PRIVACY_EITHER && p.privacy != EDGELM_PRIVACY_DEVICE_ONLY) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  fmt::format("INVALID_ARGUMENT: privacy {} (expected 0 = either, 1 = device-only)",
+                              p.privacy));
+    }
+    namespace r = edgelm::router;
+    r::RouteRequest req;
+    if (p.system != nullptr) req.messages.push_back({"system", p.system});
+    req.messages.push_back({"user", prompt});
+    req.privacy = p.privacy == EDGELM_PRIVACY_DEVICE_ONLY ? r::PrivacyClass::kDeviceOnly
+                                                          : r::PrivacyClass::kEither;
+    req.max_tokens = p.max_tokens;
+    req.temperature = p.temperature;
+    req.stream = p.stream;
+    if (p.prefer) req.hints.prefer = p.prefer;
+    if (p.task) req.hints.task = p.task;
+    if (p.difficulty) req.hints.difficulty = p.difficulty;
+    r::DeltaCallback on_delta;
+    if (callback != nullptr) {
+      on_delta = [&](std::string_view t) { return callback(t.data(), t.size(), -1, user_data); };
+    }
+    r::RouteResult res = router->router->handle(req, on_delta);
+    {
+      std::lock_guard<std::mutex> lock(router->mu);
+      router->last_decision = res.decision.to_json();
+    }
+    if (!res.status.ok()) return fail(res.status);
+    return ok();
+  });
+}
+
+int edgelm_router_last_decision_json(edgelm_router* router, char* buf, size_t buf_size,
+                                     size_t* n_out) {
+  return guarded([&] {
+    if (router == nullptr || n_out == nullptr) {
+      return fail(EDGELM_ERR_INVALID_ARGUMENT,
+                  "INVALID_ARGUMENT: router and n_out must not be NULL");
+    }
+    std::string d;
+    {
+      std::lock_guard<std::mutex> lock(router->mu);
+      d = router->last_decision;
+    }
+    if (d.empty()) {
+      *n_out = 0;
+      return fail(EDGELM_ERR_FAILED_PRECONDITION, "FAILED_PRECONDITION: nothing was routed yet");
+    }
+    return copy_out(d, buf, buf_size, n_out);
   });
 }
 

@@ -158,7 +158,7 @@ TEST(Awq, MeasuredPerplexityOnTheConformanceModel) {
       const double pa = perplexity(with, *ids, half, n_eval, bos, (*tok)->bos());
       std::printf(
           "[ awq ] %s %s: %d calib tokens, %d/%zu sites scaled; PPL f16 %.2f, plain %.2f "
-          "(ln +%.5f), awq %.2f (ln +%.5f)\n",
+          "(ln %+.5f), awq %.2f (ln %+.5f)\n",
           name, quant_preset_name(preset), awq->tokens, scaled, awq->choices.size(), p16, pp,
           std::log(pp / p16), pa, std::log(pa / p16));
       fs::remove(plain);

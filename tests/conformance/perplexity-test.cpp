@@ -15,7 +15,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "conformance-util.h"
@@ -37,14 +36,28 @@ namespace {
 constexpr int kCtx = 128;
 constexpr int kChunks = 16;
 
-// The PPL llama.cpp reported for `model`, read from the golden README's table (0 if absent).
+// The PPL llama.cpp reported for `model`, read from the golden README's table rows
+// "| model | ppl | ..." (0 if absent).
 double golden_ppl(const std::string& readme, const std::string& model) {
   std::ifstream f(readme);
   std::string line;
-  const std::regex row("^\\|\\s*" + model + "\\s*\\|\\s*([0-9.]+)\\s*\\|");
-  std::smatch m;
-  while (std::getline(f, line))
-    if (std::regex_search(line, m, row)) return std::stod(m[1]);
+  while (std::getline(f, line)) {
+    std::stringstream row(line);
+    std::string bar, name, ppl;
+    if (!std::getline(row, bar, '|') || !std::getline(row, name, '|') ||
+        !std::getline(row, ppl, '|'))
+      continue;
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(" \t"));
+      s.erase(s.find_last_not_of(" \t") + 1);
+      return s;
+    };
+    if (trim(name) != model) continue;
+    char* end = nullptr;
+    const std::string v = trim(ppl);
+    const double d = std::strtod(v.c_str(), &end);
+    if (end != v.c_str() && *end == '\0') return d;
+  }
   return 0;
 }
 

@@ -177,7 +177,9 @@ TEST(DeltaRobustness, KilledApplyLeavesOldIntactAndRerunSucceeds) {
     }
     // The old model is untouched; the output is absent or exactly the target.
     ASSERT_EQ(read_bytes(fx.old_path), old_bytes) << "killed at step " << k;
-    if (exists(fx.out_path)) ASSERT_EQ(read_bytes(fx.out_path), want) << "killed at step " << k;
+    if (exists(fx.out_path)) {
+      ASSERT_EQ(read_bytes(fx.out_path), want) << "killed at step " << k;
+    }
     if (exists(fx.out_path + ".elmd-partial")) ++partial_left;
     // A rerun completes (reusing or replacing any partial file).
     Status s = apply_delta(fx.old_path, fx.patch_path, fx.out_path);

@@ -88,6 +88,7 @@ StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::create(const LocalBackendO
   std::unique_ptr<LocalBackend> b(new LocalBackend());
   b->options_ = options;
   EngineOptions eo;
+  eo.model.strict_quant = options.strict_quant;
   eo.chat_format = options.chat_format;
   auto engine = Engine::load(options.model_path, eo);
   if (!engine.ok()) return engine.status();

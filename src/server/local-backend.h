@@ -31,6 +31,7 @@ struct LocalBackendOptions {
   int n_threads = 0;            // per session; 0 = physical cores / n_parallel (at least 1)
   int max_queue = 64;           // requests waiting beyond the n_parallel running ones
   int default_max_tokens = -1;  // when the request gives none; -1 = until the context is full
+  bool strict_quant = false;    // refuse a model whose tensors would be converted at load
 };
 
 class LocalBackend : public Backend {

@@ -1,7 +1,7 @@
 // `edgelm quantize` and `edgelm audit` end to end (built CLI in EDGELM_CLI): quantize a tiny F16
 // model, audit it (JSON types per tensor), force a fallback with EDGELM_DISABLE_KERNEL and see
-// the audit report it, --strict-quant refuse it (audit and run), clear CLI errors that leave OUT
-// untouched; and the C API's edgelm_model_params.strict_quant.
+// the audit report it, --strict-quant refuse it (audit, run, serve), clear CLI errors that leave
+// OUT untouched; and the C API's edgelm_model_params.strict_quant.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -105,6 +105,11 @@ TEST_F(QuantizeAuditCli, QuantizeAuditAndForcedFallback) {
   Cmd r = edgelm_cmd("run -m " + out_ + " -p hi -n 1 --strict-quant", "EDGELM_DISABLE_KERNEL=q4_K");
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("q4_K"), std::string::npos) << r.err;
+  // serve refuses before it listens (port 0: any free port; the load fails first).
+  Cmd sv =
+      edgelm_cmd("serve -m " + out_ + " --port 0 --strict-quant", "EDGELM_DISABLE_KERNEL=q4_K");
+  EXPECT_EQ(sv.code, 1) << sv.err;
+  EXPECT_NE(sv.err.find("q4_K"), std::string::npos) << sv.err;
   Cmd ok = edgelm_cmd("audit " + out_ + " --strict-quant");
   EXPECT_EQ(ok.code, 0) << ok.err;
 }

@@ -14,9 +14,9 @@
 #include <string>
 #include <thread>
 
+#include "serve-router.h"
 #include "server/http-server.h"
 #include "server/local-backend.h"
-#include "serve-router.h"
 #include "subcommands.h"
 
 namespace edgelm::cli {
@@ -128,6 +128,8 @@ void register_serve(CLI::App& app) {
                   "Model id to advertise (default: the file name without .gguf)");
   sub->add_option("--chat-format", o->backend.chat_format,
                   "chatml, llama3, llama2, phi3 or plain (default: from the model)");
+  sub->add_flag("--strict-quant", o->backend.strict_quant,
+                "Refuse to load if a tensor would be converted at load (see `edgelm audit`)");
   sub->add_option("--api-key", o->api_key,
                   "Require 'Authorization: Bearer KEY' (default: $EDGELM_API_KEY, or none)");
   sub->add_option("--max-body", o->max_body, "Largest request body in bytes")

@@ -64,7 +64,7 @@ typedef struct edgelm_model edgelm_model;     /* a loaded model + tokenizer (opa
 typedef struct edgelm_session edgelm_session; /* one conversation / KV cache (opaque) */
 
 typedef struct edgelm_model_params {
-  bool log_summary; /* log a one-line model summary to stderr when loaded (default false) */
+  bool log_summary;  /* log a one-line model summary to stderr when loaded (default false) */
   bool strict_quant; /* fail with EDGELM_ERR_FAILED_PRECONDITION instead of converting a tensor
                         whose type has no kernel on this CPU at load (default false; see
                         docs/quantization.md, `edgelm audit`) */

@@ -117,9 +117,7 @@ const CpuInfo& cpu_info() {
 
 std::string build_info() {
   std::ostringstream s;
-  s << "edgelm "
-    << EDGELM_VERSION
-    << " (" << EDGELM_GIT_COMMIT << ")";
+  s << "edgelm " << EDGELM_VERSION << " (" << EDGELM_GIT_COMMIT << ")";
 #if defined(__clang__)
   s << " clang " << __clang_major__ << "." << __clang_minor__;
 #elif defined(__GNUC__)

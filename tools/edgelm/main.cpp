@@ -20,23 +20,12 @@ using RegisterFn = void (*)(CLI::App&);
 
 // Every subcommand, in the order `edgelm --help` lists them. Add new ones here.
 constexpr RegisterFn kSubcommands[] = {
-    edgelm::cli::register_run,
-    edgelm::cli::register_chat,
-    edgelm::cli::register_info,
-    edgelm::cli::register_bench,
-    edgelm::cli::register_serve,
-    edgelm::cli::register_quantize,
-    edgelm::cli::register_audit,
-    edgelm::cli::register_eval,
-    edgelm::cli::register_keygen,
-    edgelm::cli::register_release,
-    edgelm::cli::register_delta,
-    edgelm::cli::register_update,
-    edgelm::cli::register_rollback,
-    edgelm::cli::register_models,
-    edgelm::cli::register_route,
-    edgelm::cli::register_monitor,
-    edgelm::cli::register_governor,
+    edgelm::cli::register_run,      edgelm::cli::register_chat,     edgelm::cli::register_info,
+    edgelm::cli::register_bench,    edgelm::cli::register_serve,    edgelm::cli::register_quantize,
+    edgelm::cli::register_audit,    edgelm::cli::register_eval,     edgelm::cli::register_keygen,
+    edgelm::cli::register_release,  edgelm::cli::register_delta,    edgelm::cli::register_update,
+    edgelm::cli::register_rollback, edgelm::cli::register_models,   edgelm::cli::register_route,
+    edgelm::cli::register_monitor,  edgelm::cli::register_governor,
 };
 
 }  // namespace

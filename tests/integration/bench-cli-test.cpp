@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli-util.h"
 #include "gguf/reader.h"
 #include "test_util.h"
 
@@ -24,32 +25,12 @@ namespace {
 
 constexpr const char* kConfQ8 = "models/conf-llama-spm-q8_0.gguf";
 
-struct Proc {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Proc = testing::CliRun;
+using testing::slurp;
 
 // Runs `exe args` (args already shell-safe) and captures stdout and stderr.
 Proc run_exe(const std::string& exe, const std::string& args) {
-  static int counter = 0;
-  const std::string base = testing::temp_path("bench-cli-" + std::to_string(counter++));
-  const std::string out = base + ".out", err = base + ".err";
-  const std::string cmd = exe + " " + args + " </dev/null >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Proc r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
+  return testing::run_command(exe + " " + args);
 }
 
 Proc bench(const std::string& args) { return run_exe(EDGELM_CLI, "bench " + args); }

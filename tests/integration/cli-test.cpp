@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli-util.h"
 #include "engine/engine.h"
 #include "test_util.h"
 
@@ -22,50 +23,12 @@ namespace {
 constexpr const char* kModel = "models/conf-llama-spm-f16.gguf";
 constexpr const char* kGolden = "golden/conformance/conf-llama-spm-f16.json";
 
-struct CmdResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
+using CmdResult = testing::CliRun;
+using testing::shell_quote;
 
 // Runs `edgelm ARGS` (ARGS already shell-quoted), optionally feeding stdin_text.
 CmdResult run_cli(const std::string& args, const std::string& stdin_text = "") {
-  static int counter = 0;
-  const std::string base = testing::temp_path("cli-" + std::to_string(counter++));
-  const std::string out = base + ".out", err = base + ".err", in = base + ".in";
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << stdin_text;
-  }
-  const std::string cmd =
-      std::string(EDGELM_CLI) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  CmdResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  std::filesystem::remove(in);
-  return r;
+  return testing::run_command(std::string(EDGELM_CLI) + " " + args, stdin_text);
 }
 
 std::string last_line(const std::string& s) {
@@ -78,7 +41,7 @@ std::string last_line(const std::string& s) {
 TEST(Cli, RunGreedyMatchesLlamaCppContinuation) {
   EDGELM_REQUIRE_SHARED(model, kModel);
   EDGELM_REQUIRE_SHARED(golden_path, kGolden);
-  const auto golden = nlohmann::json::parse(read_file(golden_path));
+  const auto golden = nlohmann::json::parse(testing::slurp(golden_path));
   const auto& g = golden["greedy"][0];
   const std::string prompt = g["prompt"];
   ASSERT_EQ(prompt, "Once upon a time");
@@ -137,7 +100,7 @@ TEST(Cli, RunGreedyMatchesLlamaCppContinuation) {
 TEST(Cli, RunStopStringAndNoDisplayPrompt) {
   EDGELM_REQUIRE_SHARED(model, kModel);
   EDGELM_REQUIRE_SHARED(golden_path, kGolden);
-  const auto golden = nlohmann::json::parse(read_file(golden_path));
+  const auto golden = nlohmann::json::parse(testing::slurp(golden_path));
   const std::string text = golden["greedy"][0]["text"];
   // "json" appears around token 11 of the greedy continuation (before any near-tie).
   const size_t pos = text.find(" json");
@@ -212,7 +175,7 @@ TEST(Cli, CorruptAndNonGgufFilesAreClearErrors) {
   EDGELM_REQUIRE_SHARED(model, kModel);
   const std::string cut = testing::temp_path("truncated.gguf");
   {
-    const std::string bytes = read_file(model);
+    const std::string bytes = testing::slurp(model);
     std::ofstream f(cut, std::ios::binary);
     f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli-util.h"
 #include "runtime/update/delta-test-util.h"
 #include "test_util.h"
 
@@ -27,44 +28,14 @@ namespace {
 using update::testing::read_bytes;
 using update::testing::Variant;
 
-struct Cmd {
-  int exit_code = -1;
-  std::string out, err;
-};
+using Cmd = edgelm::testing::CliRun;
+using edgelm::testing::slurp;
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs EDGELM_CLI with argv (no shell), capturing stdout and stderr.
+// Runs EDGELM_CLI with `args`, each quoted for the shell, capturing stdout and stderr.
 Cmd run_edgelm(const std::vector<std::string>& args) {
-  static int n = 0;
-  const std::string base = edgelm::testing::temp_path("delta-cli-" + std::to_string(n++));
-  const std::string out = base + ".out", err = base + ".err";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::vector<char*> argv{const_cast<char*>(EDGELM_CLI)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(EDGELM_CLI, argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  Cmd r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
+  std::string cmd = EDGELM_CLI;
+  for (const auto& a : args) cmd += " " + edgelm::testing::shell_quote(a);
+  return edgelm::testing::run_command(cmd);
 }
 
 struct Files {

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli-util.h"
 #include "edgelm/edgelm.h"
 #include "model_builder.h"
 #include "test_util.h"
@@ -22,32 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Cmd {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Cmd = testing::CliRun;
+using testing::slurp;
 
 // Runs `ENV edgelm ARGS` (ARGS shell-safe: temp paths without quotes or spaces).
 Cmd edgelm_cmd(const std::string& args, const std::string& env = "") {
-  static int counter = 0;
-  const std::string base = testing::temp_path("qcli-" + std::to_string(counter++));
-  const std::string cmd = env + (env.empty() ? "" : " ") + EDGELM_CLI + std::string(" ") + args +
-                          " </dev/null >" + base + ".out 2>" + base + ".err";
-  const int status = std::system(cmd.c_str());
-  Cmd r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
-  fs::remove(base + ".out");
-  fs::remove(base + ".err");
-  return r;
+  return testing::run_command(env + (env.empty() ? "" : " ") + EDGELM_CLI + " " + args);
 }
 
 class QuantizeAuditCli : public ::testing::Test {
@@ -68,12 +49,12 @@ class QuantizeAuditCli : public ::testing::Test {
 
 TEST_F(QuantizeAuditCli, QuantizeAuditAndForcedFallback) {
   Cmd q = edgelm_cmd("quantize " + src_ + " " + out_ + " --type q4_k_m -t 2");
-  ASSERT_EQ(q.code, 0) << q.err;
+  ASSERT_EQ(q.exit_code, 0) << q.err;
   EXPECT_NE(q.err.find("[   1/"), std::string::npos) << q.err;  // progress lines
   EXPECT_NE(q.err.find("q4_k_m"), std::string::npos);
 
   Cmd a = edgelm_cmd("audit " + out_ + " --json");
-  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(a.exit_code, 0) << a.err;
   auto j = nlohmann::json::parse(a.out);
   EXPECT_EQ(j["summary"]["converted"].get<int>(), 0);
   EXPECT_NE(j["file_type"].get<std::string>().find("MOSTLY_Q4_K_M"), std::string::npos);
@@ -89,10 +70,10 @@ TEST_F(QuantizeAuditCli, QuantizeAuditAndForcedFallback) {
 
   // Forced fallback: the audit says so, in text and JSON.
   Cmd f = edgelm_cmd("audit " + out_, "EDGELM_DISABLE_KERNEL=q4_K");
-  ASSERT_EQ(f.code, 0) << f.err;
+  ASSERT_EQ(f.exit_code, 0) << f.err;
   EXPECT_NE(f.out.find("CONVERTED AT LOAD"), std::string::npos) << f.out;
   Cmd fj = edgelm_cmd("audit " + out_ + " --json", "EDGELM_DISABLE_KERNEL=q4_K");
-  ASSERT_EQ(fj.code, 0) << fj.err;
+  ASSERT_EQ(fj.exit_code, 0) << fj.err;
   auto jf = nlohmann::json::parse(fj.out);
   EXPECT_GT(jf["summary"]["converted"].get<int>(), 0);
   EXPECT_GT(jf["summary"]["actual_bytes"].get<size_t>(),
@@ -100,32 +81,32 @@ TEST_F(QuantizeAuditCli, QuantizeAuditAndForcedFallback) {
 
   // --strict-quant refuses the same load, in audit and in run.
   Cmd s = edgelm_cmd("audit " + out_ + " --strict-quant", "EDGELM_DISABLE_KERNEL=q4_K");
-  EXPECT_EQ(s.code, 1);
+  EXPECT_EQ(s.exit_code, 1);
   EXPECT_NE(s.err.find("strict"), std::string::npos) << s.err;
   Cmd r = edgelm_cmd("run -m " + out_ + " -p hi -n 1 --strict-quant", "EDGELM_DISABLE_KERNEL=q4_K");
-  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("q4_K"), std::string::npos) << r.err;
   // serve refuses before it listens (port 0: any free port; the load fails first).
   Cmd sv =
       edgelm_cmd("serve -m " + out_ + " --port 0 --strict-quant", "EDGELM_DISABLE_KERNEL=q4_K");
-  EXPECT_EQ(sv.code, 1) << sv.err;
+  EXPECT_EQ(sv.exit_code, 1) << sv.err;
   EXPECT_NE(sv.err.find("q4_K"), std::string::npos) << sv.err;
   Cmd ok = edgelm_cmd("audit " + out_ + " --strict-quant");
-  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
 TEST_F(QuantizeAuditCli, BadInputLeavesOutUntouched) {
   { std::ofstream(out_) << "keep me"; }
   Cmd t = edgelm_cmd("quantize " + src_ + " " + out_ + " --type q3_k_s");
-  EXPECT_EQ(t.code, 1);
+  EXPECT_EQ(t.exit_code, 1);
   EXPECT_NE(t.err.find("unknown --type"), std::string::npos) << t.err;
   const std::string q8 = testing::temp_path("qcli-q8.gguf");
-  ASSERT_EQ(edgelm_cmd("quantize " + src_ + " " + q8 + " --type q8_0 -q").code, 0);
+  ASSERT_EQ(edgelm_cmd("quantize " + src_ + " " + q8 + " --type q8_0 -q").exit_code, 0);
   Cmd requant = edgelm_cmd("quantize " + q8 + " " + out_ + " --type q4_0");
-  EXPECT_EQ(requant.code, 1);
+  EXPECT_EQ(requant.exit_code, 1);
   EXPECT_NE(requant.err.find("already q8_0"), std::string::npos) << requant.err;
   Cmd missing = edgelm_cmd("quantize " + src_ + ".nope " + out_ + " --type q4_0");
-  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find(".nope"), std::string::npos) << missing.err;
   EXPECT_EQ(slurp(out_), "keep me");
   fs::remove(q8);
@@ -133,7 +114,7 @@ TEST_F(QuantizeAuditCli, BadInputLeavesOutUntouched) {
 
 TEST_F(QuantizeAuditCli, CApiStrictQuant) {
   Cmd q = edgelm_cmd("quantize " + src_ + " " + out_ + " --type q4_0 -q");
-  ASSERT_EQ(q.code, 0) << q.err;
+  ASSERT_EQ(q.exit_code, 0) << q.err;
   ::setenv("EDGELM_DISABLE_KERNEL", "q4_0", 1);
   edgelm_model_params p = edgelm_model_default_params();
   EXPECT_FALSE(p.strict_quant);

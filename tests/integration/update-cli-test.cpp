@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli-util.h"
 #include "gguf/reader.h"
 #include "gguf/writer.h"
 #include "model_builder.h"
@@ -23,33 +24,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Cmd {
-  int exit_code = -1;
-  std::string out, err;
-};
+using Cmd = testing::CliRun;
+using testing::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string q(const std::string& s) { return testing::shell_quote(s); }
 
-std::string q(const std::string& s) {
-  std::string r = "'";
-  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return r + "'";
-}
-
-Cmd edgelm(const std::string& args, const std::string& tmp) {
-  const std::string out = tmp + "/cmd.out", err = tmp + "/cmd.err";
-  const std::string cmd = std::string(EDGELM_CLI) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Cmd r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+Cmd edgelm(const std::string& args) {
+  return testing::run_command(std::string(EDGELM_CLI) + " " + args);
 }
 
 // A copy of `src` with the bytes of one tensor changed.
@@ -82,7 +63,7 @@ TEST(UpdateCli, KeygenReleaseUpdateModelsRollback) {
   ASSERT_TRUE(derive(m[0], m[1], "blk.0.attn_k.weight", 1).ok());
   ASSERT_TRUE(derive(m[1], m[2], "blk.1.attn_v.weight", 2).ok());
 
-  Cmd r = edgelm("keygen --out " + q(key), tmp);
+  Cmd r = edgelm("keygen --out " + q(key));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   struct stat st {};
   ASSERT_EQ(::stat(key.c_str(), &st), 0);
@@ -95,7 +76,7 @@ TEST(UpdateCli, KeygenReleaseUpdateModelsRollback) {
     std::string args = "release " + q(m[i]) + " --version " + versions[i] + " --key " + q(key) +
                        " --out " + q(rel) + " --model-id tiny --level 3 --json";
     if (i == 2) args += " --quality " + q(tmp + "/quality.json");
-    r = edgelm(args, tmp);
+    r = edgelm(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["version"], versions[i]);
@@ -110,38 +91,36 @@ TEST(UpdateCli, KeygenReleaseUpdateModelsRollback) {
 
   // Install 1.0.0 from the folder, then the latest from a file:// URL (by delta).
   r = edgelm("update --from " + q(rel) + " --models " + q(models) + " --pubkey " + q(key + ".pub") +
-                 " --version 1.0.0",
-             tmp);
+             " --version 1.0.0");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("-> 1.0.0"), std::string::npos) << r.out;
   r = edgelm("update --from " + q("file://" + fs::absolute(rel).string()) + " --models " +
-                 q(models) + " --json",
-             tmp);
+             q(models) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto u = nlohmann::json::parse(r.out);
   EXPECT_EQ(u["to_version"], "1.2.0");
   EXPECT_EQ(u["plan"][0]["kind"], "delta");
   EXPECT_LT(u["download_bytes"].get<uint64_t>(), u["full_bytes"].get<uint64_t>() / 2);
 
-  r = edgelm("models --models " + q(models) + " --json", tmp);
+  r = edgelm("models --models " + q(models) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto list = nlohmann::json::parse(r.out);
   EXPECT_EQ(list["current"], "1.2.0");
   EXPECT_EQ(list["previous"], "1.0.0");
   ASSERT_EQ(list["installed"].size(), 2u);
   for (const auto& e : list["installed"]) EXPECT_EQ(e["verified"], "ok");
-  r = edgelm("models --models " + q(models) + " --current-path", tmp);
+  r = edgelm("models --models " + q(models) + " --current-path");
   ASSERT_EQ(r.exit_code, 0);
   std::string path = r.out.substr(0, r.out.find('\n'));
   EXPECT_EQ(slurp(path), slurp(m[2]));
   EXPECT_EQ(slurp(models + "/current.gguf"), slurp(m[2]));
 
-  r = edgelm("rollback --models " + q(models), tmp);
+  r = edgelm("rollback --models " + q(models));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1.0.0 is current"), std::string::npos) << r.out;
   EXPECT_EQ(slurp(models + "/current.gguf"), slurp(m[0]));
 
-  r = edgelm("models --models " + q(models), tmp);
+  r = edgelm("models --models " + q(models));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("* 1.0.0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(previous)"), std::string::npos) << r.out;
@@ -150,7 +129,7 @@ TEST(UpdateCli, KeygenReleaseUpdateModelsRollback) {
   std::string text = slurp(rel + "/1.1.0/manifest.json");
   text.replace(text.find("\"1.1.0\""), 7, "\"1.1.1\"");
   std::ofstream(rel + "/1.1.0/manifest.json", std::ios::trunc) << text;
-  r = edgelm("update --from " + q(rel) + " --models " + q(models) + " --version 1.1.0", tmp);
+  r = edgelm("update --from " + q(rel) + " --models " + q(models) + " --version 1.1.0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("edgelm: error:"), std::string::npos);
   EXPECT_NE(r.err.find("signed index"), std::string::npos) << r.err;

@@ -337,25 +337,12 @@ double token_overlap_f1(const std::vector<int32_t>& a, const std::vector<int32_t
 }
 
 nlohmann::json CanaryReport::to_json() const {
-  nlohmann::json f = nlohmann::json::array();
-  for (const auto& d : features) {
-    f.push_back({{"feature", d.feature},
-                 {"n_baseline", d.n_baseline},
-                 {"n_current", d.n_current},
-                 {"baseline_mean", d.baseline_mean},
-                 {"current_mean", d.current_mean},
-                 {"psi", d.psi},
-                 {"ks_d", d.ks.statistic},
-                 {"ks_p", d.ks.p_value},
-                 {"tested", d.tested},
-                 {"alarm", d.alarm}});
-  }
   return {{"baseline_perplexity", baseline_perplexity},
           {"current_perplexity", current_perplexity},
           {"perplexity_ratio", perplexity_ratio},
           {"agreement", agreement},
           {"overlap", overlap},
-          {"features", f},
+          {"features", drift_json(features)},
           {"reasons", reasons},
           {"alarm", alarm}};
 }

@@ -205,4 +205,21 @@ std::vector<FeatureDrift> compare_features(
   return out;
 }
 
+nlohmann::json drift_json(const std::vector<FeatureDrift>& rows) {
+  nlohmann::json f = nlohmann::json::array();
+  for (const auto& d : rows) {
+    f.push_back({{"feature", d.feature},
+                 {"n_baseline", d.n_baseline},
+                 {"n_current", d.n_current},
+                 {"baseline_mean", d.baseline_mean},
+                 {"current_mean", d.current_mean},
+                 {"psi", d.psi},
+                 {"ks_d", d.ks.statistic},
+                 {"ks_p", d.ks.p_value},
+                 {"tested", d.tested},
+                 {"alarm", d.alarm}});
+  }
+  return f;
+}
+
 }  // namespace edgelm::monitor

@@ -76,5 +76,7 @@ std::vector<FeatureDrift> compare_features(
 // name -> values of every numeric feature of `rows`.
 std::map<std::string, std::vector<double>> feature_columns(
     const std::vector<RequestFeatures>& rows);
+// The rows as a JSON array (the "features" member of monitor and canary reports).
+nlohmann::json drift_json(const std::vector<FeatureDrift>& rows);
 
 }  // namespace edgelm::monitor

@@ -166,27 +166,6 @@ std::string drift_table_markdown(const std::vector<FeatureDrift>& rows) {
   return s;
 }
 
-namespace {
-
-nlohmann::json drift_json(const std::vector<FeatureDrift>& rows) {
-  nlohmann::json f = nlohmann::json::array();
-  for (const auto& d : rows) {
-    f.push_back({{"feature", d.feature},
-                 {"n_baseline", d.n_baseline},
-                 {"n_current", d.n_current},
-                 {"baseline_mean", d.baseline_mean},
-                 {"current_mean", d.current_mean},
-                 {"psi", d.psi},
-                 {"ks_d", d.ks.statistic},
-                 {"ks_p", d.ks.p_value},
-                 {"tested", d.tested},
-                 {"alarm", d.alarm}});
-  }
-  return f;
-}
-
-}  // namespace
-
 nlohmann::json MonitorReport::to_json() const {
   nlohmann::json alerts_j = nlohmann::json::array();
   for (const auto& a : alerts) {

@@ -11,9 +11,23 @@
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace edgelm::testing {
+
+// The six conformance models every perplexity test runs over (../shared/models/<name>.gguf).
+inline constexpr const char* kPerplexityModels[] = {"conf-llama-spm-f16",  "conf-llama-spm-q8_0",
+                                                    "conf-llama-spm-q4_0", "conf-llama-spm-q4_k_m",
+                                                    "conf-llama3-bpe-f16", "conf-qwen2-f16"};
+
+// A GoogleTest parameter name for a model name ('-' and '.' become '_').
+inline std::string model_param_name(const char* model) {
+  std::string n = model;
+  for (char& ch : n)
+    if (ch == '-' || ch == '.') ch = '_';
+  return n;
+}
 
 inline std::vector<double> log_softmax(std::span<const float> logits) {
   const float mx = *std::max_element(logits.begin(), logits.end());

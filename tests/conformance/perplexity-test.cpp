@@ -115,16 +115,8 @@ TEST_P(PerplexityTest, MatchesLlamaCpp) {
 #endif
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, PerplexityTest,
-                         ::testing::Values("conf-llama-spm-f16", "conf-llama-spm-q8_0",
-                                           "conf-llama-spm-q4_0", "conf-llama-spm-q4_k_m",
-                                           "conf-llama3-bpe-f16", "conf-qwen2-f16"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-' || ch == '.') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Golden, PerplexityTest, ::testing::ValuesIn(testing::kPerplexityModels),
+                         [](const auto& info) { return testing::model_param_name(info.param); });
 
 }  // namespace
 }  // namespace edgelm

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "conformance-util.h"
 #include "kernels/kernels.h"
 #include "model/context.h"
 #include "model/model.h"
@@ -66,15 +67,8 @@ TEST_P(SimdVsRefPerplexity, WithinPointOnePercent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, SimdVsRefPerplexity,
-                         ::testing::Values("conf-llama-spm-f16", "conf-llama-spm-q8_0",
-                                           "conf-llama-spm-q4_0", "conf-llama-spm-q4_k_m",
-                                           "conf-llama3-bpe-f16", "conf-qwen2-f16"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '-' || ch == '.') ch = '_';
-                           return n;
-                         });
+                         ::testing::ValuesIn(testing::kPerplexityModels),
+                         [](const auto& info) { return testing::model_param_name(info.param); });
 
 }  // namespace
 }  // namespace edgelm

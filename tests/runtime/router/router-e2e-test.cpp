@@ -42,7 +42,10 @@ std::string slurp(const std::string& path) {
 class CloudServer {
  public:
   explicit CloudServer(const std::string& model, std::vector<std::string> extra = {}) {
-    log_ = edgelm::testing::temp_path("router-cloud-serve.log");
+    // One log per instance: two servers in one test must not read each other's port.
+    static int instances = 0;
+    log_ = edgelm::testing::temp_path("router-cloud-serve-" + std::to_string(++instances) + ".log");
+    std::filesystem::remove(log_);  // never read a port left by an earlier run
     if (!std::filesystem::exists(EDGELM_CLI)) {
       error_ = std::string("the edgelm CLI is not built: ") + EDGELM_CLI;
       return;

@@ -29,20 +29,9 @@ namespace {
 
 using namespace edgelm::update::testing;
 
-DeltaOptions small_chunks() {
-  DeltaOptions o;
-  o.zstd_level = 3;
-  o.threads = 1;
-  o.chunk_bytes = 4096;
-  o.ref_margin_bytes = 1024;
-  return o;
-}
-
 TEST(DeltaRobustness, RandomMutationsNeverCrashOrMisbuild) {
   DeltaFixture fx("fuzz");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kVocab, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks(1)).ok());
   const auto patch = read_bytes(fx.patch_path);
   const auto want = read_bytes(fx.new_path);
   const auto old_bytes = read_bytes(fx.old_path);
@@ -136,7 +125,7 @@ TEST(DeltaRobustness, KilledApplyLeavesOldIntactAndRerunSucceeds) {
   DeltaFixture fx("kill");
   ASSERT_TRUE(write_base(fx.old_path).ok());
   ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  DeltaOptions mo = small_chunks();
+  DeltaOptions mo = small_chunks(1);
   mo.chunk_bytes = 1024;  // many records, so many distinct kill points
   mo.ref_margin_bytes = 256;
   ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, mo).ok());
@@ -198,9 +187,7 @@ TEST(DeltaRobustness, KilledApplyLeavesOldIntactAndRerunSucceeds) {
 
 TEST(DeltaRobustness, FullDiskOnARealFilesystem) {
   DeltaFixture fx("tmpfs");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks(1)).ok());
   ASSERT_GT(std::filesystem::file_size(fx.new_path), 100u * 1024);
   const std::string mnt = edgelm::testing::temp_path("tmpfs-mnt");
   std::filesystem::create_directories(mnt);

@@ -18,15 +18,6 @@ namespace {
 
 using namespace edgelm::update::testing;
 
-DeltaOptions small_chunks() {
-  DeltaOptions o;
-  o.zstd_level = 3;
-  o.threads = 2;
-  o.chunk_bytes = 4096;  // many chunks even in a 150 KB model
-  o.ref_margin_bytes = 1024;
-  return o;
-}
-
 struct VariantCase {
   Variant v;
   const char* name;
@@ -125,9 +116,7 @@ TEST(Delta, IdenticalFilesGiveATinyPatchOfCopies) {
 
 TEST(Delta, InfoNamesSourceAndTarget) {
   DeltaFixture fx("info");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kVocab, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks()).ok());
   auto info = read_delta_info(fx.patch_path);
   ASSERT_TRUE(info.ok()) << info.status().to_string();
   EXPECT_EQ(info->source_sha256, *sha256_file(fx.old_path));
@@ -142,9 +131,7 @@ TEST(Delta, InfoNamesSourceAndTarget) {
 
 TEST(Delta, InPlaceAndRepeatedApply) {
   DeltaFixture fx("inplace");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
   const auto want = read_bytes(fx.new_path);
   // Output == source: replaced atomically.
   Status s = apply_delta(fx.old_path, fx.patch_path, fx.old_path);
@@ -163,9 +150,7 @@ TEST(Delta, InPlaceAndRepeatedApply) {
 
 TEST(Delta, LeftoverPartialFileIsReused) {
   DeltaFixture fx("leftover");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kMetadata, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kMetadata, small_chunks()).ok());
   write_bytes(fx.out_path + ".elmd-partial", std::vector<uint8_t>(1 << 20, 0xab));
   ASSERT_TRUE(apply_delta(fx.old_path, fx.patch_path, fx.out_path).ok());
   EXPECT_EQ(read_bytes(fx.out_path), read_bytes(fx.new_path));
@@ -174,9 +159,7 @@ TEST(Delta, LeftoverPartialFileIsReused) {
 
 TEST(Delta, WrongSourceNamesBothHashes) {
   DeltaFixture fx("wrongsrc");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
   const std::string other = edgelm::testing::temp_path("wrongsrc-other.gguf");
   ASSERT_TRUE(write_base(other, /*seed=*/7).ok());  // same size, other weights
   ASSERT_EQ(std::filesystem::file_size(other), std::filesystem::file_size(fx.old_path));
@@ -196,9 +179,7 @@ TEST(Delta, WrongSourceNamesBothHashes) {
 
 TEST(Delta, TamperedPatchIsRefusedBeforeWriting) {
   DeltaFixture fx("tamper");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kVocab, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks()).ok());
   const auto patch = read_bytes(fx.patch_path);
   const auto old_bytes = read_bytes(fx.old_path);
   const std::string bad = fx.patch_path + ".bad";
@@ -227,9 +208,7 @@ TEST(Delta, TamperedPatchIsRefusedBeforeWriting) {
 
 TEST(Delta, TruncatedPatchIsRefused) {
   DeltaFixture fx("trunc");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
   const auto patch = read_bytes(fx.patch_path);
   const std::string bad = fx.patch_path + ".short";
   for (size_t n : {size_t{0}, size_t{10}, size_t{151}, size_t{152}, size_t{300}, patch.size() / 2,
@@ -251,9 +230,7 @@ TEST(Delta, TruncatedPatchIsRefused) {
 
 TEST(Delta, WriteFailureLeavesNothing) {
   DeltaFixture fx("enospc");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kAttention, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
   const auto old_bytes = read_bytes(fx.old_path);
   for (uint64_t limit : {uint64_t{0}, uint64_t{1000}, uint64_t{50000}}) {
     uint64_t written = 0;
@@ -281,9 +258,7 @@ TEST(Delta, WriteFailureLeavesNothing) {
 
 TEST(Delta, UnwritableOutputIsAClearError) {
   DeltaFixture fx("unwritable");
-  ASSERT_TRUE(write_base(fx.old_path).ok());
-  ASSERT_TRUE(write_variant(Variant::kMetadata, fx.old_path, fx.new_path).ok());
-  ASSERT_TRUE(make_delta(fx.old_path, fx.new_path, fx.patch_path, small_chunks()).ok());
+  ASSERT_TRUE(fx.make_patch(Variant::kMetadata, small_chunks()).ok());
   // Directory missing.
   const std::string missing = edgelm::testing::temp_path("no-such-dir") + "/out.gguf";
   Status s = apply_delta(fx.old_path, fx.patch_path, missing);

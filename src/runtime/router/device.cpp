@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/chat.h"
+#include "runtime/governor/engine-hook.h"
 
 namespace edgelm::router {
 
@@ -17,7 +18,9 @@ using Clock = std::chrono::steady_clock;
 
 std::string finish_reason(StopReason r) {
   if (r == StopReason::kEog || r == StopReason::kStopString) return "stop";
-  if (r == StopReason::kMaxTokens || r == StopReason::kContextFull) return "length";
+  if (r == StopReason::kMaxTokens || r == StopReason::kContextFull || r == StopReason::kGovernor) {
+    return "length";
+  }
   return "cancelled";
 }
 
@@ -127,6 +130,10 @@ StatusOr<DeviceAnswer> EngineDevice::generate(const RouteRequest& req,
   gp.sampling = req.temperature > 0 ? SamplingParams{} : SamplingParams::greedy();
   if (req.temperature > 0) gp.sampling.temperature = req.temperature;
   if (!req.messages.empty()) gp.stop = chat_stop_strings(engine_->chat_format());
+  auto hook_outcome = std::make_shared<governor::HookOutcome>();
+  if (options_.governor) {
+    gp.before_token = governor::make_before_token_hook(options_.governor, hook_outcome);
+  }
   TokenCallback cb;
   if (on_delta) {
     cb = [&](std::string_view text, int32_t) { return text.empty() || on_delta(text); };
@@ -136,6 +143,11 @@ StatusOr<DeviceAnswer> EngineDevice::generate(const RouteRequest& req,
   a.text = std::move(r.text);
   a.finish_reason = finish_reason(r.stop_reason);
   a.stats = r.stats;
+  if (r.stop_reason == StopReason::kGovernor) {
+    const governor::Decision& d = hook_outcome->last;
+    a.governor_stop = d.reason.empty() ? std::string("the governor refused")
+                                       : fmt::format("{} ({})", d.reason, d.code);
+  }
   if (r.stats.decode_tps() > 0) {
     const double prev = tps_ewma_.load();
     tps_ewma_.store(prev == 0 ? r.stats.decode_tps() : 0.7 * prev + 0.3 * r.stats.decode_tps());

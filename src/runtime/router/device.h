@@ -4,7 +4,10 @@
 // giving the entropy of the next-token distribution after the prompt) and leaves the prompt in
 // the KV cache, so a device answer that follows reuses it (only the last prompt token is
 // evaluated again). Optionally also the mean negative log-likelihood of the prompt's last
-// `nll_tail` tokens (token by token; costs one more prefill).
+// `nll_tail` tokens (token by token; costs one more prefill). With a governor
+// (EngineDeviceOptions::governor) every answer runs under its per-token hook
+// (governor/engine-hook.h): a refusal stops generation and DeviceAnswer::governor_stop says why,
+// so the router can continue the answer in the cloud.
 //
 //   ASSIGN_OR_RETURN(auto device, EngineDevice::load("model.gguf", {.n_ctx = 2048}));
 //   ASSIGN_OR_RETURN(DeviceProbe p, device->probe(req));      // p.entropy, p.prompt_tokens
@@ -21,6 +24,7 @@
 #include "base/status.h"
 #include "engine/engine.h"
 #include "engine/session.h"
+#include "runtime/governor/governor.h"
 #include "runtime/router/route-types.h"
 
 namespace edgelm::router {
@@ -36,6 +40,9 @@ struct DeviceAnswer {
   std::string text;
   std::string finish_reason;  // "stop", "length", "cancelled"
   GenerationStats stats;
+  // Set when the governor stopped generation (before the prompt or between tokens): its
+  // reason; `text` holds what was produced until then (stats.generated_tokens tokens).
+  std::optional<std::string> governor_stop;
 };
 
 struct DeviceCapability {
@@ -61,6 +68,8 @@ struct EngineDeviceOptions {
   SessionOptions session;
   bool probe_nll = false;  // also measure the prompt's mean NLL (one more prefill)
   int nll_tail = 16;       // tokens at the end of the prompt whose NLL is averaged
+  // Consulted before the prompt and before every decode step of an answer (not the probe).
+  std::shared_ptr<governor::Governor> governor;
 };
 
 class EngineDevice : public DeviceBackend {

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -52,13 +53,24 @@ std::string Router::counters_json() const {
   return j.dump();
 }
 
+RouteRequest continuation_request(const RouteRequest& req, const std::string& produced,
+                                  int produced_tokens) {
+  RouteRequest c = req;
+  if (produced.empty()) return c;
+  if (c.messages.empty()) c.messages.push_back({"user", req.prompt});
+  c.messages.push_back({"assistant", produced});
+  if (c.max_tokens > 0) c.max_tokens = std::max(1, c.max_tokens - produced_tokens);
+  return c;
+}
+
 bool Router::run_device(const RouteRequest& req, std::string_view continuation,
-                        const DeltaCallback& on_delta, RouteResult& res) {
+                        const DeltaCallback& on_delta, RouteResult& res,
+                        std::optional<std::string>* governor_stop, int* tokens) {
   const auto t0 = Clock::now();
   auto a = device_->generate(req, continuation, on_delta);
   RouteAttempt att;
   att.target = RouteTarget::kDevice;
-  att.ok = a.ok();
+  att.ok = a.ok() && !a->governor_stop;
   att.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (!a.ok()) {
     att.error = a.status().to_string();
@@ -66,12 +78,58 @@ bool Router::run_device(const RouteRequest& req, std::string_view continuation,
     res.status = a.status();
     return false;
   }
+  if (a->governor_stop) {
+    att.error = fmt::format("stopped by the governor after {} tokens: {}",
+                            a->stats.generated_tokens, *a->governor_stop);
+  }
   res.decision.attempts.push_back(att);
   res.text += a->text;
   res.finish_reason = a->finish_reason;
   res.decision.target = RouteTarget::kDevice;
   res.status = Status::ok_status();
   if (res.decision.prompt_tokens == 0) res.decision.prompt_tokens = a->stats.prompt_tokens;
+  if (governor_stop) *governor_stop = a->governor_stop;
+  if (tokens) *tokens = a->stats.generated_tokens;
+  return true;
+}
+
+bool Router::after_governor_stop(const RouteRequest& req, const RoutePlan& plan,
+                                 const std::string& reason, int tokens,
+                                 const DeltaCallback& on_delta, RouteResult& res) {
+  RouteDecision& d = res.decision;
+  const std::string produced = res.text;  // already delivered to on_delta
+  d.reasons.push_back(
+      fmt::format("the governor stopped the device after {} bytes: {}", produced.size(), reason));
+  res.finish_reason = "length";
+  if (req.privacy == PrivacyClass::kDeviceOnly) {
+    res.status = Status::failed_precondition(
+        "device-only request stopped by the governor (the cloud is not used for device-only "
+        "requests): " +
+        reason);
+    return false;
+  }
+  if (!plan.fallback_allowed || !cloud_ || !cloud_->available()) {
+    d.reasons.push_back(
+        "no fallback (" +
+        (cloud_ ? cloud_->unavailable_reason() : std::string("no cloud configured")) +
+        (plan.fallback_allowed ? "" : "; the cloud was unavailable when the route was chosen") +
+        "): the answer stays cut short");
+    return true;
+  }
+  d.reasons.push_back(
+      produced.empty() ? std::string("fallback: cloud")
+                       : fmt::format("fallback: cloud continues the {} bytes the device produced",
+                                     produced.size()));
+  std::string partial;
+  if (run_cloud(continuation_request(req, produced, tokens), on_delta, res, &partial)) {
+    fallbacks_.fetch_add(1);
+    return true;
+  }
+  d.reasons.push_back("cloud failed: " + res.status.to_string() + ": the answer stays cut short");
+  res.text += partial;  // what a cut cloud stream delivered is part of the answer
+  res.status = Status::ok_status();
+  res.decision.target = RouteTarget::kDevice;
+  res.finish_reason = "length";
   return true;
 }
 
@@ -97,10 +155,14 @@ bool Router::run_cloud(const RouteRequest& req, const DeltaCallback& on_delta, R
 }
 
 RouteResult Router::handle(const RouteRequest& req, const DeltaCallback& on_delta) {
+  return execute(req, plan(req), on_delta);
+}
+
+RoutePlan Router::plan(const RouteRequest& req) {
   requests_.fetch_add(1);
   const RouterConfig cfg = config();
-  RouteResult res;
-  RouteDecision& d = res.decision;
+  RoutePlan out;
+  RouteDecision& d = out.decision;
   d.privacy = req.privacy;
 
   Signals s;
@@ -142,19 +204,33 @@ RouteResult Router::handle(const RouteRequest& req, const DeltaCallback& on_delt
     plan = decide(cfg, s);
   }
   d.reasons = plan.reasons;
+  out.primary = plan.primary;
+  out.fallback_allowed = plan.fallback_allowed;
+  return out;
+}
+
+RouteResult Router::execute(const RouteRequest& req, RoutePlan plan,
+                            const DeltaCallback& on_delta) {
+  RouteResult res;
+  res.decision = plan.decision;
+  RouteDecision& d = res.decision;
 
   if (plan.primary == RouteTarget::kNone) {
     std::string why;
-    for (const std::string& r : plan.reasons) why += (why.empty() ? "" : "; ") + r;
+    for (const std::string& r : d.reasons) why += (why.empty() ? "" : "; ") + r;
     res.status = Status::failed_precondition("no route: " + why);
     failed_.fetch_add(1);
     return res;
   }
 
   bool ok = false;
+  std::optional<std::string> governor_stop;
+  int tokens = 0;
   if (plan.primary == RouteTarget::kDevice) {
-    ok = run_device(req, "", on_delta, res);
-    if (!ok) {
+    ok = run_device(req, "", on_delta, res, &governor_stop, &tokens);
+    if (ok && governor_stop) {
+      ok = after_governor_stop(req, plan, *governor_stop, tokens, on_delta, res);
+    } else if (!ok) {
       const Status device_error = res.status;
       d.reasons.push_back("device failed: " + device_error.to_string());
       if (req.privacy == PrivacyClass::kDeviceOnly) {
@@ -186,8 +262,15 @@ RouteResult Router::handle(const RouteRequest& req, const DeltaCallback& on_delt
                           partial.size()));
           res.text = partial;
         }
-        ok = run_device(req, partial, on_delta, res);
+        ok = run_device(req, partial, on_delta, res, &governor_stop, &tokens);
         if (ok) fallbacks_.fetch_add(1);
+        if (ok && governor_stop) {
+          d.reasons.push_back(fmt::format(
+              "the governor stopped the device after {} bytes: {}: the answer stays cut short "
+              "(the cloud already failed)",
+              res.text.size(), *governor_stop));
+          res.finish_reason = "length";
+        }
         if (!ok) d.reasons.push_back("device failed too: " + res.status.to_string());
       } else {
         d.reasons.push_back("no fallback to the device (it was unavailable)");

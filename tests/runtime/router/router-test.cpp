@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "fault-proxy.h"
 
 namespace edgelm::router {
@@ -36,11 +38,18 @@ class FakeDevice : public DeviceBackend {
     DeviceAnswer a;
     a.text = " device answer";
     a.finish_reason = "stop";
-    if (on_delta) on_delta(a.text);
+    if (governor_stop_after >= 0) {  // the governor's per-token hook refused mid-answer
+      a.text.resize(std::min(a.text.size(), static_cast<size_t>(governor_stop_after)));
+      a.finish_reason = "length";
+      a.stats.generated_tokens = 2;
+      a.governor_stop = "temperature 47.0 C >= max 45 C (max_temp)";
+    }
+    if (on_delta && !a.text.empty()) on_delta(a.text);
     return a;
   }
   bool loaded_ = true;
   bool fail = false;
+  int governor_stop_after = -1;  // >= 0: the governor stops the answer after this many bytes
   int probes = 0, generates = 0;
   std::string last_continuation;
 };
@@ -214,6 +223,80 @@ TEST(Router, UncertaintyThresholdSplitsRequests) {
   EXPECT_EQ(f.proxy.requests(), 1);
   const std::string j = hard.decision.to_json();
   EXPECT_NE(j.find("\"uncertainty\":3.0"), std::string::npos) << j;
+}
+
+// The governor stops the device mid-answer: the cloud continues the text already produced (it
+// gets the request plus an assistant message holding that text); the client sees one answer.
+TEST(Router, GovernorStopMidAnswerIsContinuedInTheCloud) {
+  Fixture f;
+  f.device->governor_stop_after = 7;  // " device"
+  RouteRequest req = ask("hello");
+  std::string streamed;
+  RouteResult r = f.router.handle(req, [&](std::string_view t) {
+    streamed += t;
+    return true;
+  });
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+  EXPECT_EQ(r.decision.target, RouteTarget::kCloud);
+  EXPECT_EQ(r.text, " devicecloud says hi there friend");
+  EXPECT_EQ(streamed, r.text);
+  EXPECT_TRUE(has_reason(r, "the governor stopped the device after 7 bytes: temperature 47.0 C"));
+  EXPECT_TRUE(has_reason(r, "fallback: cloud continues the 7 bytes the device produced"));
+  ASSERT_EQ(r.decision.attempts.size(), 2u);
+  EXPECT_FALSE(r.decision.attempts[0].ok);
+  EXPECT_NE(r.decision.attempts[0].error.find("stopped by the governor after 2 tokens"),
+            std::string::npos);
+  ASSERT_EQ(f.proxy.bodies().size(), 1u);
+  auto sent = nlohmann::json::parse(f.proxy.bodies()[0]);
+  ASSERT_EQ(sent["messages"].size(), 2u);
+  EXPECT_EQ(sent["messages"][1]["role"], "assistant");
+  EXPECT_EQ(sent["messages"][1]["content"], " device");
+  EXPECT_EQ(sent["max_tokens"], 6);  // 8 asked, 2 spent on the device
+  EXPECT_EQ(f.router.counters().fallbacks, 1u);
+  EXPECT_EQ(f.router.counters().cloud, 1u);
+}
+
+TEST(Router, GovernorStopOfADeviceOnlyRequestFailsWithTheReason) {
+  Fixture f;
+  f.device->governor_stop_after = 7;
+  RouteResult r = f.router.handle(ask("secret", PrivacyClass::kDeviceOnly));
+  ASSERT_FALSE(r.status.ok());
+  EXPECT_EQ(r.decision.target, RouteTarget::kNone);
+  EXPECT_NE(r.status.message().find("device-only request stopped by the governor"),
+            std::string::npos)
+      << r.status.to_string();
+  EXPECT_NE(r.status.message().find("47.0 C"), std::string::npos);
+  EXPECT_EQ(f.proxy.requests(), 0);
+}
+
+TEST(Router, GovernorStopWithTheCloudDownEndsTheAnswerShort) {
+  Fixture f;
+  f.device->governor_stop_after = 7;
+  f.proxy.stop();  // refused connections
+  RouteResult r = f.router.handle(ask("hello"));
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+  EXPECT_EQ(r.decision.target, RouteTarget::kDevice);
+  EXPECT_EQ(r.text, " device");
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_TRUE(has_reason(r, "the answer stays cut short"));
+}
+
+// plan() decides before any text exists (what `serve --cloud` announces in headers); execute()
+// then answers on the planned side.
+TEST(Router, PlanThenExecute) {
+  RouterConfig cfg;
+  cfg.uncertainty_threshold = 1.5;
+  Fixture f(cfg);
+  RoutePlan p = f.router.plan(ask("hard???"));
+  EXPECT_EQ(p.primary, RouteTarget::kCloud);
+  EXPECT_EQ(f.device->probes, 1);
+  EXPECT_EQ(f.proxy.requests(), 0);  // nothing sent yet
+  ASSERT_TRUE(p.decision.uncertainty.has_value());
+  RouteResult r = f.router.execute(ask("hard???"), p);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.decision.target, RouteTarget::kCloud);
+  EXPECT_EQ(f.proxy.requests(), 1);
+  EXPECT_EQ(f.device->probes, 1);
 }
 
 }  // namespace

@@ -14,11 +14,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
+#include "engine/session.h"
 #include "server/request.h"
 
 namespace edgelm::server {
@@ -37,6 +39,12 @@ struct CompletionOutcome {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   FinishReason finish_reason = FinishReason::kStop;
+  // For the quality monitor (`edgelm serve --monitor`, docs/monitor.md). A backend that runs
+  // the engine (LocalBackend) fills `generation` (its text moved into `text` above: token ids,
+  // per-token log-probabilities and entropies, stop reason, timings); others leave it empty.
+  std::optional<GenerateResult> generation;
+  std::string answered_by_model;  // id of the model that answered ("" = unknown)
+  std::string ran_on;             // "device" or "cloud" when a router chose; "" = not routed
 };
 
 // Receives each piece of new text as it is generated (whole UTF-8 characters). Returning false

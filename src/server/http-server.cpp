@@ -234,8 +234,9 @@ void HttpServer::install_routes() {
   });
 
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_.render(backend_.queue_depth(), backend_.active()),
-                    "text/plain; version=0.0.4");
+    std::string text = metrics_.render(backend_.queue_depth(), backend_.active());
+    if (options_.extra_metrics) text += options_.extra_metrics();
+    res.set_content(text, "text/plain; version=0.0.4");
   });
 
   auto list_models = [this](const httplib::Request&, httplib::Response& res) {
@@ -372,6 +373,8 @@ bool HttpServer::stream_job(Job& job, httplib::DataSink& sink) {
   }
   job.completion.reset();  // frees the session for the next request now
   metrics_.observe_completion(obs);
+  // Before done(): the client sees the end of its response after the hook has run.
+  if (options_.on_completion) options_.on_completion({job.request, out, obs.duration_s, ttft});
   if (alive) sink.done();
   return alive;
 }
@@ -408,6 +411,8 @@ bool HttpServer::finish_job(Job& job, httplib::DataSink& sink) {
   }
   metrics_.observe_completion(obs);
   if (alive) alive = sink.write(body.data(), body.size());
+  // Before done(): the client sees the end of its response after the hook has run.
+  if (options_.on_completion) options_.on_completion({job.request, out, obs.duration_s, ttft});
   if (alive) sink.done();
   return alive;
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,17 @@ namespace edgelm::server {
 
 struct Job;  // one admitted completion (http-server.cpp)
 
+// One finished completion, handed to ServerOptions::on_completion once its answer has been
+// written (or the client left) and just before the response is closed, on the connection's
+// thread: keep it short (e.g. queue it); a client has seen the hook run when its response ends.
+struct FinishedCompletion {
+  const CompletionRequest& request;
+  const StatusOr<CompletionOutcome>& outcome;
+  double duration_s = 0;  // from the request's arrival to the end of generation
+  double ttft_s = -1;     // to the first text; < 0: none
+};
+using CompletionHook = std::function<void(const FinishedCompletion&)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;         // 0: any free port
@@ -36,6 +48,8 @@ struct ServerOptions {
   int n_http_threads = 0;  // connection threads; 0 = 64
   int read_timeout_s = 30;
   int write_timeout_s = 30;
+  CompletionHook on_completion;                // e.g. the quality monitor (request-monitor.h)
+  std::function<std::string()> extra_metrics;  // appended to GET /metrics (Prometheus text)
 };
 
 class HttpServer {

@@ -66,6 +66,8 @@ class LocalCompletion : public Completion {
         break;
     }
     if (client_gone) out.finish_reason = FinishReason::kCancelled;
+    out.answered_by_model = backend_.ids_.front();
+    out.generation = std::move(*r);  // for the monitor; its text was moved into out.text
     return out;
   }
 

@@ -17,6 +17,7 @@
 #include "serve-router.h"
 #include "server/http-server.h"
 #include "server/local-backend.h"
+#include "server/request-monitor.h"
 #include "subcommands.h"
 
 namespace edgelm::cli {
@@ -32,6 +33,7 @@ struct ServeOptions {
   int http_threads = 0;
   ServeRouteOptions route;  // --cloud: route each request (serve-router.h)
   std::string router_config;
+  server::RequestMonitorOptions monitor;  // --monitor DB: record every request (docs/monitor.md)
 };
 
 std::atomic<bool> g_stop{false};
@@ -40,6 +42,12 @@ extern "C" void on_stop_signal(int) { g_stop.store(true); }
 int run_serve(ServeOptions o) {
   if (o.api_key.empty()) {
     if (const char* env = std::getenv("EDGELM_API_KEY")) o.api_key = env;
+  }
+  std::unique_ptr<server::RequestMonitor> monitor;  // opened first: a bad path fails fast
+  if (!o.monitor.db_path.empty()) {
+    auto m = server::RequestMonitor::open(o.monitor);
+    if (!m.ok()) return report_error(m.status());
+    monitor = std::move(*m);
   }
   auto backend = server::LocalBackend::create(o.backend);
   if (!backend.ok()) return report_error(backend.status());
@@ -51,6 +59,10 @@ int run_serve(ServeOptions o) {
   so.n_http_threads = o.http_threads > 0
                           ? o.http_threads
                           : o.backend.n_parallel + o.backend.max_queue + 16;  // + /health etc.
+  if (monitor) {
+    so.on_completion = monitor->hook();
+    so.extra_metrics = monitor->metrics_hook();
+  }
   std::unique_ptr<server::Backend> routed;
   if (!o.route.cloud.url.empty()) {
     if (!o.router_config.empty()) {
@@ -83,6 +95,10 @@ int run_serve(ServeOptions o) {
   fmt::print(stderr, "edgelm: serving '{}' (context {} tokens, {} parallel, queue {}{})\n",
              models.front().id, (*backend)->n_ctx(), o.backend.n_parallel, o.backend.max_queue,
              o.api_key.empty() ? "" : ", API key required");
+  if (monitor) {
+    fmt::print(stderr, "edgelm: recording every request in the monitor store {} ({}, {} rows)\n",
+               monitor->label(), o.monitor.keep_text ? "with text" : "no text", o.monitor.max_rows);
+  }
   fmt::print(stderr, "edgelm: listening on http://{}:{}\n", o.host, http.port());
   std::fflush(stderr);
   st = http.serve();
@@ -90,6 +106,14 @@ int run_serve(ServeOptions o) {
   watcher.join();
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
+  if (monitor) {
+    monitor->flush();
+    const auto ms = monitor->stats();
+    fmt::print(stderr,
+               "edgelm: monitor: {} requests recorded in {} ({} dropped, {} store errors{})\n",
+               ms.written, monitor->label(), ms.dropped, ms.errors,
+               ms.last_error.empty() ? "" : "; last: " + ms.last_error);
+  }
   if (!st.ok()) return report_error(st);
   fmt::print(stderr, "edgelm: server stopped\n");
   return 0;
@@ -144,6 +168,14 @@ void register_serve(CLI::App& app) {
   sub->add_option("--cloud-model", o->route.cloud.model,
                   "\"model\" sent to the cloud (default: the first of its /v1/models)");
   sub->add_option("--router-config", o->router_config, "Router config JSON (docs/router.md)");
+  sub->add_option("--monitor", o->monitor.db_path,
+                  "Record every request's features (no text) in this SQLite store for drift "
+                  "checks with `edgelm monitor report` (docs/monitor.md)");
+  sub->add_flag("--monitor-keep-text", o->monitor.keep_text,
+                "Also store each prompt and answer in the --monitor store (opt-in)");
+  sub->add_option("--monitor-max-rows", o->monitor.max_rows,
+                  "Rows the --monitor store keeps (the oldest are dropped)")
+      ->capture_default_str();
   sub->callback([o] { exit_with(run_serve(*o)); });
 }
 

@@ -22,11 +22,18 @@ struct AttnOps {
   const char* name;  // "ref" or "simd"
   // acc[d] = fp32_to_fp16(fp16_to_fp32(acc[d]) * s), d in [0, n).
   void (*scale_f16)(uint16_t* acc, float s, int64_t n);
-  // acc[d] = fp32_to_fp16(float(double(fp16_to_fp32(v[d])) * s + fp16_to_fp32(acc[d]))): the
-  // product is exact in double, the sum rounded to double, then float, then F16.
+  // acc[d] = fp32_to_fp16(fmaf(fp16_to_fp32(v[d]), s, fp16_to_fp32(acc[d]))): one rounding to
+  // float of the exact v * s + acc (ggml's F16 vec_mad on FMA hardware), then F16.
   void (*mad_f16)(uint16_t* acc, const uint16_t* v, float s, int64_t n);
   // out[d] = fp16_to_fp32(acc[d]) * s.
   void (*f16_to_f32_scaled)(const uint16_t* acc, float s, float* out, int64_t n);
+  // Optional (may be nullptr): the whole of attention_row() in one call (scores, softmax and
+  // value sum fused, the F16 accumulator kept in registers), bit-identical to the three steps
+  // above with ops.vec_dot. Returns false, writing nothing, when it cannot run that exactly
+  // (another ops.vec_dot, an unsupported hd or target); attention_row then runs the steps.
+  bool (*row)(const Ops& ops, const uint16_t* q16, const uint16_t* k, size_t k_stride,
+              const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd, float scale,
+              uint16_t* acc, float* out) = nullptr;
 };
 
 const AttnOps& ref_attn_ops();

@@ -186,16 +186,24 @@ void Context::attention(int layer, int m, int pos0) {
   // rounding per step), divided by the F32 sum of weights at the end.
   const AttnOps& aops = *attn_ops_;
   const size_t KVs = static_cast<size_t>(hp.n_embd_kv());
-  pool_->parallel_for(static_cast<size_t>(m * n_head), [&](size_t begin, size_t end, int thread) {
+  // Causal rows cost pos0 + i + 1 keys each, so contiguous chunks of rows would leave the
+  // last thread most of the work: part t takes jobs t, t + T, t + 2T, ... (row-major over
+  // heads), which splits every row's heads evenly.
+  const size_t n_jobs = static_cast<size_t>(m * n_head);
+  const size_t T = std::min(static_cast<size_t>(pool_->num_threads()), n_jobs);
+  pool_->parallel_for(T, [&](size_t t_begin, size_t t_end, int thread) {
     ThreadScratch& ts = thread_scratch_[static_cast<size_t>(thread)];
-    for (size_t job = begin; job < end; ++job) {
-      const int64_t i = static_cast<int64_t>(job) / n_head, h = static_cast<int64_t>(job) % n_head;
-      const int64_t kvh = h / gqa;
-      ops.quantize_row(GgmlType::kF16, q_.data() + i * Q + h * hd, ts.q16.data(), hd);
-      const auto* q16 = reinterpret_cast<const uint16_t*>(ts.q16.data());
-      attention_row(aops, ops, q16, kv_.k_row(layer, 0) + kvh * hd, KVs,
-                    kv_.v_row(layer, 0) + kvh * hd, KVs, /*n_kv=*/pos0 + i + 1, hd, scale,
-                    ts.acc16.data(), attn_.data() + i * Q + h * hd);
+    for (size_t t = t_begin; t < t_end; ++t) {
+      for (size_t job = t; job < n_jobs; job += T) {
+        const int64_t i = static_cast<int64_t>(job) / n_head;
+        const int64_t h = static_cast<int64_t>(job) % n_head;
+        const int64_t kvh = h / gqa;
+        ops.quantize_row(GgmlType::kF16, q_.data() + i * Q + h * hd, ts.q16.data(), hd);
+        const auto* q16 = reinterpret_cast<const uint16_t*>(ts.q16.data());
+        attention_row(aops, ops, q16, kv_.k_row(layer, 0) + kvh * hd, KVs,
+                      kv_.v_row(layer, 0) + kvh * hd, KVs, /*n_kv=*/pos0 + i + 1, hd, scale,
+                      ts.acc16.data(), attn_.data() + i * Q + h * hd);
+      }
     }
   });
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -140,6 +141,59 @@ TEST(SimdAttention, AttentionRowMatchesRef) {
           << target << " ops " << ops->name;
     });
   }
+}
+
+// The fused row (AttnOps::row: scores, online softmax and F16 value sum in one call) against
+// the three separate steps, bit for bit, for head sizes that take the fixed-size kernels (64,
+// 128, 32), the any-size one (96, 192) and none (80 on AVX-512: attention_row falls back), with
+// scores large enough that the running maximum changes often.
+TEST(SimdAttention, FusedRowMatchesSteps) {
+  AttnOps steps = simd::attn_ops();
+  steps.row = nullptr;
+  ASSERT_NE(simd::attn_ops().row, nullptr);
+  uint32_t seed = 500;
+  for (int64_t hd :
+       {int64_t{64}, int64_t{128}, int64_t{32}, int64_t{96}, int64_t{192}, int64_t{80}}) {
+    for (int64_t n_kv : {int64_t{1}, int64_t{7}, int64_t{257}}) {
+      for (float qscale : {1.0f, 6.0f}) {
+        ++seed;
+        const size_t stride = 3 * static_cast<size_t>(hd);
+        const std::vector<uint16_t> k =
+            random_halves(n_kv * static_cast<int64_t>(stride), seed, 1.0f);
+        const std::vector<uint16_t> v =
+            random_halves(n_kv * static_cast<int64_t>(stride), seed + 1, 1.0f);
+        const std::vector<uint16_t> q = random_halves(hd, seed + 2, qscale);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        std::vector<uint16_t> acc(static_cast<size_t>(hd));
+        for_each_target([&](const char* target) {
+          const Ops& ops = best_ops();
+          std::vector<float> want(static_cast<size_t>(hd)), got(static_cast<size_t>(hd), -7.0f);
+          attention_row(steps, ops, q.data(), k.data() + hd, stride, v.data() + hd, stride, n_kv,
+                        hd, scale, acc.data(), want.data());
+          attention_row(simd::attn_ops(), ops, q.data(), k.data() + hd, stride, v.data() + hd,
+                        stride, n_kv, hd, scale, acc.data(), got.data());
+          EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+              << target << " hd " << hd << " n_kv " << n_kv << " qscale " << qscale;
+          // Where the CPU has F16 conversions and FMA (x86 AVX2 and up), the fused kernel runs
+          // for every head size that is a multiple of the vector length.
+          const std::string t = target;
+          if (ops.vec_dot == &simd::vec_dot && (t == "AVX2" || t.rfind("AVX3", 0) == 0) &&
+              hd % (t == "AVX2" ? 8 : 16) == 0) {
+            std::vector<float> direct(static_cast<size_t>(hd));
+            EXPECT_TRUE(simd::attn_ops().row(ops, q.data(), k.data() + hd, stride, v.data() + hd,
+                                             stride, n_kv, hd, scale, acc.data(), direct.data()))
+                << target << " hd " << hd;
+          }
+        });
+      }
+    }
+  }
+  // Another vec_dot (the scalar reference): the fused kernel declines.
+  std::vector<uint16_t> acc(64);
+  std::vector<float> out(64);
+  const std::vector<uint16_t> kv = random_halves(64, 3, 1.0f);
+  EXPECT_FALSE(simd::attn_ops().row(ref_ops(), kv.data(), kv.data(), 64, kv.data(), 64, 1, 64,
+                                    0.125f, acc.data(), out.data()));
 }
 
 }  // namespace

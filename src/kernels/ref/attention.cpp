@@ -16,11 +16,9 @@ void ref_scale_f16(uint16_t* acc, float s, int64_t n) {
 }
 
 void ref_mad_f16(uint16_t* acc, const uint16_t* v, float s, int64_t n) {
-  for (int64_t d = 0; d < n; ++d) {
-    // double holds the product exactly; the sum is rounded to double, float, then F16.
-    const double r = static_cast<double>(fp16_to_fp32(v[d])) * s + fp16_to_fp32(acc[d]);
-    acc[d] = fp32_to_fp16(static_cast<float>(r));
-  }
+  // One fused multiply-add in float (as ggml's F16 vec_mad: promote, FMA, round to F16).
+  for (int64_t d = 0; d < n; ++d)
+    acc[d] = fp32_to_fp16(std::fma(fp16_to_fp32(v[d]), s, fp16_to_fp32(acc[d])));
 }
 
 void ref_f16_to_f32_scaled(const uint16_t* acc, float s, float* out, int64_t n) {
@@ -30,7 +28,7 @@ void ref_f16_to_f32_scaled(const uint16_t* acc, float s, float* out, int64_t n) 
 }  // namespace
 
 const AttnOps& ref_attn_ops() {
-  static const AttnOps ops{"ref", &ref_scale_f16, &ref_mad_f16, &ref_f16_to_f32_scaled};
+  static const AttnOps ops{"ref", &ref_scale_f16, &ref_mad_f16, &ref_f16_to_f32_scaled, nullptr};
   return ops;
 }
 
@@ -44,6 +42,8 @@ const AttnOps& best_attn_ops() {
 void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const uint16_t* k,
                    size_t k_stride, const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd,
                    float scale, uint16_t* acc, float* out) {
+  if (a.row != nullptr && a.row(ops, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out))
+    return;
   std::memset(acc, 0, static_cast<size_t>(hd) * sizeof(uint16_t));
   float M = -INFINITY, S = 0.0f;
   for (int64_t j = 0; j < n_kv; ++j) {

@@ -1,17 +1,20 @@
 // Highway F16 flash-attention steps (kernels/attention.h), bit-identical to the scalar ones in
 // ref/attention.cpp. Hardware F16 conversions (x86 F16C on AVX2 and above, AArch64) round to
 // nearest even like fp32_to_fp16; Highway 1.0.3 emulates them on SSE4/EMU128/SCALAR by
-// truncation, so those targets use the scalar conversions. The value update goes through
-// double lanes so that it rounds exactly like the scalar oracle (exact product, one double
-// rounding of the sum, then float, then F16).
+// truncation, so those targets use the scalar conversions. The value update is one float FMA
+// (targets without FMA use the scalar std::fma). FusedRow runs a whole attention_row() per
+// call (prefill attends 512 x 513 / 2 key rows per head and layer: per-key dispatch, the F16
+// accumulator's store/reload and the three step calls cost more than the arithmetic).
 // clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
 // clang-format on
 
 #include "kernels/attention.h"
 
+#include <cmath>
 #include <cstdint>
 
+#include "kernels/simd/simd.h"
 #include "quant/fp16.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -55,24 +58,18 @@ void ScaleF16(uint16_t* acc, float s, int64_t n) {
 
 void MadF16(uint16_t* acc, const uint16_t* v, float s, int64_t n) {
   int64_t d = 0;
-  if constexpr (kHwF16 && HWY_HAVE_FLOAT64) {
-    const hn::ScalableTag<double> dd;
-    const hn::Rebind<float, decltype(dd)> df;
-    const hn::Rebind<hwy::float16_t, decltype(dd)> dh;
-    const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
-    const auto vs = hn::Set(dd, static_cast<double>(s));
+  if constexpr (kHwF16 && HWY_NATIVE_FMA) {
+    const hn::ScalableTag<float> df;
+    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+    const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+    const auto vs = hn::Set(df, s);
     for (; d + N <= n; d += N) {
-      const auto a = hn::PromoteTo(dd, hn::PromoteTo(df, hn::LoadU(dh, as_f16(acc + d))));
-      const auto x = hn::PromoteTo(dd, hn::PromoteTo(df, hn::LoadU(dh, as_f16(v + d))));
-      // x * s is exact in double, so fused or not the sum is rounded once.
-      const auto r = hn::MulAdd(x, vs, a);
-      hn::StoreU(hn::DemoteTo(dh, hn::DemoteTo(df, r)), dh, as_f16(acc + d));
+      const auto a = hn::PromoteTo(df, hn::LoadU(dh, as_f16(acc + d)));
+      const auto x = hn::PromoteTo(df, hn::LoadU(dh, as_f16(v + d)));
+      hn::StoreU(hn::DemoteTo(dh, hn::MulAdd(x, vs, a)), dh, as_f16(acc + d));
     }
   }
-  for (; d < n; ++d) {
-    const double r = static_cast<double>(fp16_to_fp32(v[d])) * s + fp16_to_fp32(acc[d]);
-    acc[d] = fp32_to_fp16(static_cast<float>(r));
-  }
+  for (; d < n; ++d) acc[d] = fp32_to_fp16(std::fma(fp16_to_fp32(v[d]), s, fp16_to_fp32(acc[d])));
 }
 
 void F16ToF32Scaled(const uint16_t* acc, float s, float* out, int64_t n) {
@@ -89,6 +86,93 @@ void F16ToF32Scaled(const uint16_t* acc, float s, float* out, int64_t n) {
   for (; d < n; ++d) out[d] = fp16_to_fp32(acc[d]) * s;
 }
 
+// attention_row() in one pass per key, for hd = kNC * lanes (kNC = 0: any multiple of the
+// lanes up to kMaxHd): the query promoted once, the F16 accumulator held as floats that are
+// exactly F16 values (each step rounds through DemoteTo/PromoteTo, as storing and reloading
+// would), no per-key dispatch. The score is DotF16's sum (vec-dot.cpp) in the same order: even
+// chunks of a 2-chunk stride into s0, odd ones into s1, a last odd chunk into s0.
+constexpr int64_t kMaxHd = 512;
+
+template <int kNC>
+HWY_INLINE void FusedRowImpl(const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t* v,
+                             size_t vs, int64_t n_kv, int64_t hd, float scale, float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  using V = decltype(hn::Zero(df));
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int nc = kNC > 0 ? kNC : static_cast<int>(hd / N);
+  constexpr int kCap = kNC > 0 ? kNC : 64;
+  V qv[kCap], acc[kCap];
+  for (int c = 0; c < nc; ++c) {
+    qv[c] = hn::PromoteTo(df, hn::LoadU(dh, as_f16(q16 + c * N)));
+    acc[c] = hn::Zero(df);
+  }
+  const int pairs = nc / 2;
+  float M = -INFINITY, S = 0.0f;
+  for (int64_t j = 0; j < n_kv; ++j) {
+    const hwy::float16_t* kj = as_f16(k + static_cast<size_t>(j) * ks);
+    auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+    for (int c = 0; c < pairs; ++c) {
+      s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + 2 * c * N)), qv[2 * c], s0);
+      s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (2 * c + 1) * N)), qv[2 * c + 1], s1);
+    }
+    if (nc % 2 != 0)
+      s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (nc - 1) * N)), qv[nc - 1], s0);
+    const float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1))) * scale;
+    float ms = 1.0f, w = 1.0f;
+    if (s > M) {
+      const float m_old = M;
+      M = s;
+      ms = std::exp(m_old - M);
+      const auto vms = hn::Set(df, ms);
+      for (int c = 0; c < nc; ++c)
+        acc[c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::Mul(acc[c], vms)));
+    } else {
+      w = std::exp(s - M);
+    }
+    const hwy::float16_t* vj = as_f16(v + static_cast<size_t>(j) * vs);
+    const auto vw = hn::Set(df, w);
+    for (int c = 0; c < nc; ++c) {
+      const auto x = hn::PromoteTo(df, hn::LoadU(dh, vj + c * N));
+      acc[c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::MulAdd(x, vw, acc[c])));
+    }
+    S = S * ms + w;
+  }
+  const auto inv = hn::Set(df, S == 0.0f ? 0.0f : 1.0f / S);
+  for (int c = 0; c < nc; ++c) hn::StoreU(hn::Mul(acc[c], inv), df, out + c * N);
+}
+
+bool FusedRow(const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t* v, size_t vs,
+              int64_t n_kv, int64_t hd, float scale, float* out) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale, (void)out;
+  return false;
+#else
+  if constexpr (!kHwF16 || !HWY_NATIVE_FMA) {
+    (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale, (void)out;
+    return false;
+  } else {
+    const hn::ScalableTag<float> df;
+    const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+    if (hd <= 0 || hd % N != 0 || hd > kMaxHd || hd / N > 64) return false;
+    switch (hd / N) {
+      case 2:
+        FusedRowImpl<2>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        break;
+      case 4:
+        FusedRowImpl<4>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        break;
+      case 8:
+        FusedRowImpl<8>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        break;
+      default:
+        FusedRowImpl<0>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+    }
+    return true;
+  }
+#endif
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace edgelm::simd
 HWY_AFTER_NAMESPACE();
@@ -99,6 +183,7 @@ namespace edgelm::simd {
 HWY_EXPORT(ScaleF16);
 HWY_EXPORT(MadF16);
 HWY_EXPORT(F16ToF32Scaled);
+HWY_EXPORT(FusedRow);
 
 namespace {
 void scale_f16(uint16_t* acc, float s, int64_t n) { HWY_DYNAMIC_DISPATCH(ScaleF16)(acc, s, n); }
@@ -108,10 +193,18 @@ void mad_f16(uint16_t* acc, const uint16_t* v, float s, int64_t n) {
 void f16_to_f32_scaled(const uint16_t* acc, float s, float* out, int64_t n) {
   HWY_DYNAMIC_DISPATCH(F16ToF32Scaled)(acc, s, out, n);
 }
+// The fused kernel computes scores exactly as simd::vec_dot's F16 product on the same target,
+// so it stands in only for that vec_dot.
+bool fused_row(const Ops& ops, const uint16_t* q16, const uint16_t* k, size_t k_stride,
+               const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd, float scale,
+               uint16_t* /*acc*/, float* out) {
+  if (ops.vec_dot != &simd::vec_dot) return false;
+  return HWY_DYNAMIC_DISPATCH(FusedRow)(q16, k, k_stride, v, v_stride, n_kv, hd, scale, out);
+}
 }  // namespace
 
 const AttnOps& attn_ops() {
-  static const AttnOps ops{"simd", &scale_f16, &mad_f16, &f16_to_f32_scaled};
+  static const AttnOps ops{"simd", &scale_f16, &mad_f16, &f16_to_f32_scaled, &fused_row};
   return ops;
 }
 

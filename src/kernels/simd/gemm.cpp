@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/simd/layout.h"
 #include "kernels/simd/simd.h"
@@ -497,6 +498,155 @@ struct TileQ4K : TileQ45K<false, R, C> {};
 template <int R, int C>
 struct TileQ5K : TileQ45K<true, R, C> {};
 
+// Q4_K / Q5_K with the weights unpacked once per 4-row group for the whole panel of
+// activation rows (TileQ45K unpacks every super-block again for each 4 activation rows, and
+// unpacking costs about half of a tile's work). The unpacked rows live in a per-thread buffer
+// (~544 bytes per row and super-block: L1/L2-resident); the arithmetic is TileQ45K's, in the
+// same order, so results are the same bits.
+struct alignas(64) UnpackedQ45K {
+  __m512i q[4];      // 64 u8 weights per chunk (with the fifth bit for Q5_K)
+  __m512i scale[4];  // per-lane scales: float bits (VNNI) or int16 pairs
+  __m128i mn16;      // 8 mins as int16
+  float d, dmin;
+};
+
+template <bool kQ5>
+HWY_INLINE void UnpackQ45K(const uint8_t* wrow, int64_t nb, UnpackedQ45K* out) {
+  using Blk = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
+  const Blk* wb = reinterpret_cast<const Blk*>(wrow);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i nib_shift = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(4));
+  for (int64_t i = 0; i < nb; ++i) {
+    const Blk& b = wb[i];
+    UnpackedQ45K& u = out[i];
+    u.d = HalfK(b.d);
+    u.dmin = HalfK(b.dmin);
+    uint64_t sc8, mn8;
+    ScalesMinsK(b.scales, &sc8, &mn8);
+    u.mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+    const __m512i sc16 =
+        _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
+    __m512i hbits = _mm512_setzero_si512();
+    if constexpr (kQ5)
+      hbits = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m512i qb = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j)));
+      __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qb, nib_shift), m4);
+      if constexpr (kQ5) {
+        const __m512i hshift = Halves(_mm256_set1_epi16(static_cast<int16_t>(2 * j)),
+                                      _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)));
+        const __m512i h = _mm512_and_si512(_mm512_srlv_epi16(hbits, hshift), _mm512_set1_epi8(1));
+        q = _mm512_or_si512(q, _mm512_slli_epi16(h, 4));
+      }
+      u.q[j] = q;
+      const int k0 = 2 * j, k1 = 2 * j + 1;
+      const __m512i idx =
+          Halves(_mm256_set1_epi16(static_cast<int16_t>((2 * k0) | ((2 * k0 + 1) << 8))),
+                 _mm256_set1_epi16(static_cast<int16_t>((2 * k1) | ((2 * k1 + 1) << 8))));
+      __m512i sc = _mm512_shuffle_epi8(sc16, idx);
+#if HWY_TARGET == HWY_AVX3_DL
+      sc = _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(0xFFFF))));
+#endif
+      u.scale[j] = sc;
+    }
+  }
+}
+
+template <int R, int C>
+struct TileQ45KU {
+  // u[r]: row r's unpacked super-blocks; x: C activation rows (Q8_K).
+  static HWY_INLINE void run(int64_t nb, const UnpackedQ45K* const* u, const uint8_t* x, size_t xs,
+                             float* y, size_t ys) {
+    const BlockQ8K* xb[C];
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8K*>(x + c * xs);
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      for (int c = 0; c < C; ++c) {
+        const BlockQ8K& yb = xb[c][i];
+        const __m128i pair =
+            _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums)),
+                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums + 8)));
+        const __m512 dy = _mm512_set1_ps(yb.d);
+        __m512i yv[4];
+        for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
+        for (int r = 0; r < R; ++r) {
+          const UnpackedQ45K& b = u[r][i];
+#if HWY_TARGET == HWY_AVX3_DL
+          __m512 sumf = _mm512_setzero_ps();
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const __m512i dp = Dpbusd(_mm512_setzero_si512(), b.q[j], yv[j]);
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(b.scale[j]), _mm512_cvtepi32_ps(dp), sumf);
+          }
+#else
+          __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j)
+            sumi = Dpwssd(sumi, _mm512_maddubs_epi16(b.q[j], yv[j]), b.scale[j]);
+          const __m512 sumf = _mm512_cvtepi32_ps(sumi);
+#endif
+          const __m512 mins =
+              _mm512_cvtepi32_ps(_mm512_zextsi128_si512(_mm_madd_epi16(pair, b.mn16)));
+          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(b.d), dy), sumf, acc[r][c]);
+          acc[r][c] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(b.dmin), dy), mins, acc[r][c]);
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+template <bool kQ5>
+HWY_INLINE void GemmQ45KUnpacked(int64_t n, const uint8_t* w, size_t ws, int64_t nrows,
+                                 const uint8_t* x, size_t xs, int64_t ncols, float* y, size_t ys) {
+  const int64_t nb = n / kQKK;
+  static thread_local std::vector<UnpackedQ45K> buf;
+  if (buf.size() < static_cast<size_t>(4 * nb)) buf.resize(static_cast<size_t>(4 * nb));
+  for (int64_t r = 0; r < nrows; r += 4) {
+    const int64_t rn = std::min<int64_t>(4, nrows - r);
+    const UnpackedQ45K* u[4];
+    for (int64_t rr = 0; rr < rn; ++rr) {
+      UnpackQ45K<kQ5>(w + static_cast<size_t>(r + rr) * ws, nb, buf.data() + rr * nb);
+      u[rr] = buf.data() + rr * nb;
+    }
+    for (int64_t c = 0; c < ncols; c += 4) {
+      const int64_t cn = std::min<int64_t>(4, ncols - c);
+      const uint8_t* xc = x + static_cast<size_t>(c) * xs;
+      float* yt = y + static_cast<size_t>(c) * ys + r;
+#define EDGELM_TILE_CASE(RR)                          \
+  case RR:                                            \
+    switch (cn) {                                     \
+      case 4:                                         \
+        TileQ45KU<RR, 4>::run(nb, u, xc, xs, yt, ys); \
+        break;                                        \
+      case 3:                                         \
+        TileQ45KU<RR, 3>::run(nb, u, xc, xs, yt, ys); \
+        break;                                        \
+      case 2:                                         \
+        TileQ45KU<RR, 2>::run(nb, u, xc, xs, yt, ys); \
+        break;                                        \
+      default:                                        \
+        TileQ45KU<RR, 1>::run(nb, u, xc, xs, yt, ys); \
+    }                                                 \
+    break;
+      switch (rn) {
+        EDGELM_TILE_CASE(4)
+        EDGELM_TILE_CASE(3)
+        EDGELM_TILE_CASE(2)
+        EDGELM_TILE_CASE(1)
+        default:
+          break;
+      }
+#undef EDGELM_TILE_CASE
+    }
+  }
+}
+
 // Q6_K: per 128-element half, A = elements 0..63 (low nibbles + qh bits 0-1 / 2-3), B =
 // elements 64..127 (high nibbles + qh bits 4-5 / 6-7); one vpermw places the 16 scales.
 template <int R, int C>
@@ -620,9 +770,9 @@ void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nr
 #endif
 #if EDGELM_GEMM_AVX512
     case GgmlType::kQ4_K:
-      return TileLoop<TileQ4K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+      return GemmQ45KUnpacked<false>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
     case GgmlType::kQ5_K:
-      return TileLoop<TileQ5K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+      return GemmQ45KUnpacked<true>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
     case GgmlType::kQ6_K:
       return TileLoop<TileQ6K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
 #endif

@@ -1,7 +1,8 @@
 // End to end with the built CLI: `edgelm serve --monitor DB` as a child process answers a few
 // dozen requests and records one row each; after it stops, `edgelm monitor report` reads the
-// DB as serve wrote it: no alarm against a baseline made of the same rows, an alarm against a
-// baseline whose log-probabilities and lengths are shifted. A --monitor path that cannot be
+// DB as serve wrote it: no alarm against a baseline made of the same rows (`edgelm monitor
+// baseline --from-db`), an alarm against a baseline whose log-probabilities and lengths are
+// shifted. A --monitor path that cannot be
 // opened stops serve before it listens. Skips visibly without the model or the CLI binary.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -193,11 +194,13 @@ TEST(ServeMonitorCliTest, ServeRecordsRequestsAndMonitorReportReadsTheDb) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), static_cast<size_t>(kRequests));
   store->reset();
-  monitor::Baseline same;
-  same.model_name = "conf-llama-spm-q8_0";
-  same.features = monitor::feature_columns(*rows);
   const std::string same_path = fresh("serve-monitor-same.json");
-  ASSERT_TRUE(monitor::save_baseline(same, same_path).ok());
+  rep = run_cli({"monitor", "baseline", "--from-db", db, "-o", same_path});
+  ASSERT_EQ(rep.exit_code, 0) << rep.out;
+  auto same = monitor::load_baseline(same_path);
+  ASSERT_TRUE(same.ok()) << same.status().to_string();
+  EXPECT_EQ(same->model_name, "conf-llama-spm-q8_0");
+  EXPECT_EQ(same->features["mean_logprob"].size(), static_cast<size_t>(kRequests));
   rep = run_cli({"monitor", "report", "--db", db, "--baseline", same_path, "--json"});
   EXPECT_EQ(rep.exit_code, 0) << rep.out;
   j = json::parse(rep.out, nullptr, false);
@@ -205,7 +208,7 @@ TEST(ServeMonitorCliTest, ServeRecordsRequestsAndMonitorReportReadsTheDb) {
   EXPECT_EQ(j["compared"], kRequests);
   EXPECT_FALSE(j["alarm"].get<bool>()) << rep.out;
 
-  monitor::Baseline shifted = same;
+  monitor::Baseline shifted = *same;
   for (double& v : shifted.features["mean_logprob"]) v -= 5.0;
   for (double& v : shifted.features["output_tokens"]) v += 40.0;
   const std::string shifted_path = fresh("serve-monitor-shifted.json");

@@ -1,6 +1,7 @@
 // `edgelm monitor baseline|canary|report|perturb`: quality-drift monitoring (docs/monitor.md).
 //
 //   edgelm monitor baseline -m MODEL --canary FILE -o baseline.json [--max-tokens N] [--samples K]
+//   edgelm monitor baseline --from-db DB -o baseline.json [--rows N]   (recorded traffic)
 //   edgelm monitor canary   -m MODEL --baseline F [--seed S] [--config C] [--db FILE] [--json]
 //   edgelm monitor report   --db FILE [--baseline F] [--config C] [--json]
 //   edgelm monitor perturb  -m MODEL -o OUT --tensor NAME... [--noise R]   (test utility)
@@ -10,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +43,8 @@ struct MonitorOptions {
   bool json = false;
   std::vector<std::string> tensors;
   double noise = 0.5;
+  std::string from_db;  // baseline: from recorded production rows instead of a canary run
+  int64_t rows = 0;     // baseline --from-db: the newest N rows (0 = all)
 };
 
 StatusOr<DriftThresholds> thresholds_of(const MonitorOptions& o) {
@@ -54,7 +58,37 @@ uint64_t resolve_seed(int64_t seed) {
   return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
+// A features-only baseline from the production rows of a monitor store (e.g. written by
+// `edgelm serve --monitor` while the known-good model served).
+int run_baseline_from_db(const MonitorOptions& o) {
+  StoreOptions so;
+  so.create_if_missing = false;
+  auto store = FeatureStore::open(o.from_db, so);
+  if (!store.ok()) return report_error(store.status());
+  auto rows = (*store)->recent(o.rows, "request");
+  if (!rows.ok()) return report_error(rows.status());
+  auto b = baseline_from_rows(*rows, o.from_db);
+  if (!b.ok()) return report_error(b.status());
+  if (Status s = save_baseline(*b, o.out); !s.ok()) return report_error(s);
+  std::fprintf(stderr,
+               "edgelm: baseline written to %s: %zu production rows of %s from %s (features only, "
+               "no canary prompts)\n",
+               o.out.c_str(), rows->size(), b->model_name.c_str(), o.from_db.c_str());
+  return 0;
+}
+
 int run_baseline(const MonitorOptions& o) {
+  if (!o.from_db.empty()) {
+    if (!o.model.empty() || !o.canary.empty()) {
+      return report_error(
+          Status::invalid_argument("monitor baseline: give either --from-db or -m and --canary"));
+    }
+    return run_baseline_from_db(o);
+  }
+  if (o.model.empty() || o.canary.empty()) {
+    return report_error(Status::invalid_argument(
+        "monitor baseline: -m MODEL and --canary FILE are required (or --from-db DB)"));
+  }
   auto prompts = load_canary_file(o.canary);
   if (!prompts.ok()) return report_error(prompts.status());
   auto engine = Engine::load(o.model);
@@ -171,9 +205,15 @@ void register_monitor(CLI::App& app) {
   auto* base =
       mon->add_subcommand("baseline", "Run a canary file on a model and write its baseline JSON");
   base->footer(
-      "Example: edgelm monitor baseline -m model.gguf --canary canary.txt -o baseline.json");
-  base->add_option("-m,--model", o->model, "GGUF model file")->required();
-  base->add_option("--canary", o->canary, "Canary prompts: one per line or JSON lines")->required();
+      "Example: edgelm monitor baseline -m model.gguf --canary canary.txt -o baseline.json\n"
+      "         edgelm monitor baseline --from-db served.db -o baseline.json  (recorded traffic)");
+  base->add_option("-m,--model", o->model, "GGUF model file (with --canary)");
+  base->add_option("--canary", o->canary, "Canary prompts: one per line or JSON lines");
+  base->add_option("--from-db", o->from_db,
+                   "Instead: the feature distributions of the production rows of this monitor "
+                   "store (e.g. written by `edgelm serve --monitor`)");
+  base->add_option("--rows", o->rows, "With --from-db: the newest N rows (0 = all)")
+      ->capture_default_str();
   base->add_option("-o,--output", o->out, "Baseline JSON to write")->required();
   base->add_option("--max-tokens", o->max_tokens, "Tokens per generation")->capture_default_str();
   base->add_option("--samples", o->samples, "Sampled generations per prompt")

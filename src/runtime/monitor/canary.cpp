@@ -317,6 +317,24 @@ StatusOr<Baseline> make_baseline(const Engine& engine, const std::string& model_
   return b;
 }
 
+StatusOr<Baseline> baseline_from_rows(const std::vector<RequestFeatures>& rows,
+                                      const std::string& origin) {
+  if (rows.empty()) {
+    return Status::invalid_argument(fmt::format(
+        "baseline from {}: no production rows (source \"request\") to build it from", origin));
+  }
+  std::map<std::string, size_t> models;
+  for (const auto& r : rows) ++models[r.model];
+  Baseline b;
+  b.model_path = origin;
+  b.model_name = std::max_element(models.begin(), models.end(), [](const auto& x, const auto& y) {
+                   return x.second < y.second;
+                 })->first;
+  b.created_utc = utc_now();
+  b.features = feature_columns(rows);
+  return b;
+}
+
 double token_overlap_f1(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   if (a.empty() && b.empty()) return 1.0;
   if (a.empty() || b.empty()) return 0.0;

@@ -99,6 +99,13 @@ StatusOr<Baseline> make_baseline(const Engine& engine, const std::string& model_
                                  const std::vector<CanaryPrompt>& prompts,
                                  const CanaryOptions& options);
 
+// A features-only baseline (no canary prompts) from recorded production rows, e.g. a period
+// of `edgelm serve --monitor` traffic on the known-good model: later traffic is then compared
+// with traffic like it. model_name: the most frequent model of the rows; model_path: `origin`.
+// INVALID_ARGUMENT when `rows` is empty.
+StatusOr<Baseline> baseline_from_rows(const std::vector<RequestFeatures>& rows,
+                                      const std::string& origin);
+
 // Token-overlap F1 of two token sequences (multiset intersection; 1 when both are empty).
 double token_overlap_f1(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 

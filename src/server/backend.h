@@ -45,6 +45,25 @@ struct CompletionOutcome {
   std::optional<GenerateResult> generation;
   std::string answered_by_model;  // id of the model that answered ("" = unknown)
   std::string ran_on;             // "device" or "cloud" when a router chose; "" = not routed
+  // When a router chose (`edgelm serve --cloud`): its decision as one JSON object (target,
+  // reasons, attempts, ...; docs/router.md), written into the response as "edgelm_route".
+  std::string route_json;
+  // Generation was stopped by the hook of Completion::set_before_token (e.g. the governor).
+  bool stopped_by_hook = false;
+};
+
+// Where a routed request goes and why, known before its first byte (response headers
+// x-edgelm-route and x-edgelm-route-reason).
+struct RouteHeaders {
+  std::string target;  // "device" or "cloud"
+  std::string reason;  // the deciding reason
+};
+
+// What evaluating a prompt tells about it (Completion::probe_prompt).
+struct PromptProbe {
+  int prompt_tokens = 0;
+  double entropy = 0;  // nats, of the next-token distribution after the prompt
+  double ms = 0;
 };
 
 // Receives each piece of new text as it is generated (whole UTF-8 characters). Returning false
@@ -59,6 +78,20 @@ class Completion {
   // kCancelled).
   virtual StatusOr<CompletionOutcome> run(const DeltaCallback& on_delta,
                                           const std::atomic<bool>* cancel) = 0;
+
+  // Optional, for a router in front of the engine (tools/edgelm/serve-router.h):
+  // where this request will run and why (sent as headers); nullopt = not routed.
+  virtual std::optional<RouteHeaders> route_headers() const { return std::nullopt; }
+  // Evaluates the prompt on the admitted session (prefill and one greedy step) and leaves it in
+  // the KV cache, so run() evaluates only its last token again. UNIMPLEMENTED unless the
+  // backend runs the engine.
+  virtual StatusOr<PromptProbe> probe_prompt() {
+    return Status::unimplemented("this backend does not evaluate prompts");
+  }
+  // Installs GenerateParams::before_token for run() (e.g. governor::make_before_token_hook):
+  // returning false stops generation (finish_reason kLength, outcome.stopped_by_hook).
+  // Backends that do not run the engine ignore it.
+  virtual void set_before_token(std::function<bool(int n_generated)> hook) { (void)hook; }
 };
 
 class Backend {

@@ -120,6 +120,24 @@ json final_json(const Job& job, const CompletionOutcome& o) {
           {"usage", usage_json(o)}};
 }
 
+// A routed completion's decision as the non-standard top-level field "edgelm_route" (OpenAI
+// clients ignore unknown fields).
+json with_route(json j, const CompletionOutcome& o) {
+  if (o.route_json.empty()) return j;
+  json route = json::parse(o.route_json, nullptr, false);
+  if (!route.is_discarded()) j["edgelm_route"] = std::move(route);
+  return j;
+}
+
+// A header value: no control characters (CR/LF would end the header), at most 256 bytes.
+std::string header_value(std::string_view s) {
+  std::string v(s.substr(0, 256));
+  for (char& c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return v;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(Backend& backend, ServerOptions options)
@@ -295,6 +313,10 @@ void HttpServer::install_routes() {
         return send_error(res, e);
       }
       job->completion = std::move(*completion);
+      if (auto route = job->completion->route_headers()) {  // known before the first byte
+        res.set_header("x-edgelm-route", header_value(route->target));
+        res.set_header("x-edgelm-route-reason", header_value(route->reason));
+      }
       if (job->request.stream) {
         res.set_header("Cache-Control", "no-cache");
         res.set_header("X-Accel-Buffering", "no");
@@ -358,7 +380,7 @@ bool HttpServer::stream_job(Job& job, httplib::DataSink& sink) {
       const char* finish = out->finish_reason == FinishReason::kCancelled
                                ? "stop"
                                : finish_reason_name(out->finish_reason);
-      send(chunk_json(job, delta_choice(job, "", finish)));
+      send(with_route(chunk_json(job, delta_choice(job, "", finish)), *out));
       if (job.request.include_usage) {
         json usage = chunk_json(job, json());
         usage["choices"] = json::array();
@@ -407,7 +429,7 @@ bool HttpServer::finish_job(Job& job, httplib::DataSink& sink) {
     obs.completion_tokens = out->completion_tokens;
     obs.cancelled = out->finish_reason == FinishReason::kCancelled;
     if (out->finish_reason == FinishReason::kCancelled) out->finish_reason = FinishReason::kStop;
-    body = dump(final_json(job, *out));
+    body = dump(with_route(final_json(job, *out), *out));
   }
   metrics_.observe_completion(obs);
   if (alive) alive = sink.write(body.data(), body.size());

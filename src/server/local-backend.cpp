@@ -66,9 +66,33 @@ class LocalCompletion : public Completion {
         break;
     }
     if (client_gone) out.finish_reason = FinishReason::kCancelled;
+    out.stopped_by_hook = r->stop_reason == StopReason::kGovernor;
     out.answered_by_model = backend_.ids_.front();
     out.generation = std::move(*r);  // for the monitor; its text was moved into out.text
     return out;
+  }
+
+  StatusOr<PromptProbe> probe_prompt() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    GenerateParams gp;
+    gp.max_tokens = 1;
+    gp.sampling = SamplingParams::greedy();
+    gp.ignore_eog = true;
+    gp.reuse_cache = true;
+    auto r = backend_.sessions_[slot_]->generate_tokens(prompt_, gp);
+    if (!r.ok()) return r.status().with_context("prompt probe");
+    if (r->token_entropies.empty()) {
+      return Status::internal("prompt probe: the engine reported no entropy for the first token");
+    }
+    PromptProbe p;
+    p.prompt_tokens = static_cast<int>(prompt_.size());
+    p.entropy = r->token_entropies.front();
+    p.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return p;
+  }
+
+  void set_before_token(std::function<bool(int)> hook) override {
+    gp_.before_token = std::move(hook);
   }
 
  private:

@@ -33,6 +33,9 @@ struct ServeOptions {
   int http_threads = 0;
   ServeRouteOptions route;  // --cloud: route each request (serve-router.h)
   std::string router_config;
+  std::string governor_policy;  // --governor: every local generation under it (serve-router.h)
+  std::string sensor;
+  std::string sysfs_root;
   server::RequestMonitorOptions monitor;  // --monitor DB: record every request (docs/monitor.md)
 };
 
@@ -48,6 +51,11 @@ int run_serve(ServeOptions o) {
     auto m = server::RequestMonitor::open(o.monitor);
     if (!m.ok()) return report_error(m.status());
     monitor = std::move(*m);
+  }
+  if (!o.governor_policy.empty()) {  // before loading the model: a bad policy fails fast
+    auto gov = load_serve_governor(o.governor_policy, o.sensor, o.sysfs_root);
+    if (!gov.ok()) return report_error(gov.status());
+    o.route.governor = *gov;
   }
   auto backend = server::LocalBackend::create(o.backend);
   if (!backend.ok()) return report_error(backend.status());
@@ -70,8 +78,15 @@ int run_serve(ServeOptions o) {
       if (!cfg.ok()) return report_error(cfg.status());
       o.route.config = *cfg;
     }
+    if (Status c = check_serve_router_config(o.route.config); !c.ok()) return report_error(c);
     routed = make_router_backend(**backend, o.route);
     fmt::print(stderr, "edgelm: routing between the device and the cloud {}\n", o.route.cloud.url);
+  } else if (o.route.governor) {
+    routed = make_governed_backend(**backend, o.route.governor);
+  }
+  if (o.route.governor) {
+    fmt::print(stderr, "edgelm: every local generation runs under the governor policy {}\n",
+               o.governor_policy);
   }
   server::HttpServer http(routed ? *routed : static_cast<server::Backend&>(**backend), so);
   Status st = http.bind();
@@ -168,6 +183,14 @@ void register_serve(CLI::App& app) {
   sub->add_option("--cloud-model", o->route.cloud.model,
                   "\"model\" sent to the cloud (default: the first of its /v1/models)");
   sub->add_option("--router-config", o->router_config, "Router config JSON (docs/router.md)");
+  sub->add_option("--governor", o->governor_policy,
+                  "Governor policy JSON: checked before every local generation and before each "
+                  "token (docs/governor.md)");
+  sub->add_option(
+      "--sensor", o->sensor,
+      "Governor sensors: sysfs or none (default: the policy's \"sensors\", else sysfs)");
+  sub->add_option("--sysfs-root", o->sysfs_root,
+                  "sysfs root for the governor (default: the policy's sysfs_root, else /sys)");
   sub->add_option("--monitor", o->monitor.db_path,
                   "Record every request's features (no text) in this SQLite store for drift "
                   "checks with `edgelm monitor report` (docs/monitor.md)");

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -93,6 +95,16 @@ class CloudServer {
   }
   int port() const { return port_; }
   const std::string& error() const { return error_; }
+  // chat_requests() once it equals `expected`, or after 3 s: the server counts a request
+  // after its response was sent, so the count may lag the client's view by a moment.
+  int chat_requests_settled(int expected) const {
+    int n = chat_requests();
+    for (int i = 0; i < 60 && n != expected; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      n = chat_requests();
+    }
+    return n;
+  }
   // Chat requests the server itself counted (edgelm_requests_total{endpoint="chat",...}).
   int chat_requests() const {
     httplib::Client cli("127.0.0.1", port_);
@@ -188,7 +200,7 @@ TEST(RouterEndToEnd, RealServeAsCloudWithFaults) {
   ASSERT_TRUE(r.status.ok()) << reasons(r);
   EXPECT_EQ(r.decision.target, RouteTarget::kCloud);
   EXPECT_EQ(streamed, r.text);
-  const int cloud_before = server.chat_requests();
+  const int cloud_before = server.chat_requests_settled(2);
   const int proxy_before = proxy.requests();
   EXPECT_GE(cloud_before, 2);
 
@@ -212,7 +224,7 @@ TEST(RouterEndToEnd, RealServeAsCloudWithFaults) {
   account(r);
   ASSERT_FALSE(r.status.ok());
   EXPECT_NE(r.status.message().find("device-only"), std::string::npos) << reasons(r);
-  EXPECT_EQ(server.chat_requests(), cloud_before);
+  EXPECT_EQ(server.chat_requests_settled(cloud_before), cloud_before);
   EXPECT_EQ(proxy.requests(), proxy_before);
 
   // 3. Governor refusal and device failure go to the cloud.
@@ -292,12 +304,12 @@ TEST(RouterEndToEnd, ServeWithCloudRoutesByHeader) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
   }
-  EXPECT_EQ(cloud.chat_requests(), before);  // never reached the cloud
+  EXPECT_EQ(cloud.chat_requests_settled(before), before);  // never reached the cloud
   auto r =
       cli.Post("/v1/chat/completions", {{"x-edgelm-prefer", "cloud"}}, body, "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
-  EXPECT_EQ(cloud.chat_requests(), before + 1);
+  EXPECT_EQ(cloud.chat_requests_settled(before + 1), before + 1);
   r = cli.Post("/v1/chat/completions", {{"x-edgelm-privacy", "secret-ish"}}, body,
                "application/json");
   ASSERT_TRUE(r);
@@ -307,6 +319,274 @@ TEST(RouterEndToEnd, ServeWithCloudRoutesByHeader) {
       "[ figures  ] serve --cloud: 3 device-only requests -> cloud +0 expected, 1 prefer "
       "cloud -> cloud +%d\n",
       cloud.chat_requests() - before);
+}
+
+// A fake sysfs tree with one thermal zone whose temperature a test sets.
+class FakeThermal {
+ public:
+  FakeThermal() : root_(edgelm::testing::temp_path("router-sysfs")) {
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ + "/class/thermal/thermal_zone0");
+    std::ofstream(root_ + "/class/thermal/thermal_zone0/type") << "cpu-thermal\n";
+    set(30);
+  }
+  ~FakeThermal() { std::filesystem::remove_all(root_); }
+  void set(double c) {
+    const std::string tmp = root_ + "/class/thermal/thermal_zone0/temp.tmp";
+    std::ofstream(tmp) << static_cast<long>(c * 1000) << "\n";
+    std::filesystem::rename(tmp, root_ + "/class/thermal/thermal_zone0/temp");
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+// Writes a governor policy: max 45 C, sensors read at every decision, and a token budget of
+// 20 tokens/s (burst 1) so that an answer lasts long enough to be stopped midway.
+std::string write_policy() {
+  const std::string path = edgelm::testing::temp_path("router-serve-policy.json");
+  std::ofstream(path) << R"({"name": "e2e", "max_temp_c": 45, "resume_temp_c": 40,)"
+                      << R"( "sensor_interval_ms": 0,)"
+                      << R"( "token_budget": {"tokens_per_s": 20, "burst": 1}})";
+  return path;
+}
+
+struct Streamed {
+  int status = -1;
+  std::string route_header, reason_header;
+  std::vector<nlohmann::json> events;  // the "data: " JSON payloads ([DONE] left out)
+  std::string text;                    // the content deltas concatenated
+};
+
+// POSTs a streamed request; `on_first_text` runs once, when the first content delta arrives.
+Streamed stream_post(httplib::Client& cli, const std::string& path, const nlohmann::json& body,
+                     httplib::Headers headers, const std::function<void()>& on_first_text) {
+  Streamed out;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = std::move(headers);
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  std::string buf;
+  bool fired = false;
+  req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+    buf.append(d, n);
+    size_t pos = 0;
+    while (true) {
+      const size_t start = buf.find("data: ", pos);
+      if (start == std::string::npos) break;
+      const size_t end = buf.find("\n\n", start);
+      if (end == std::string::npos) break;
+      const std::string data = buf.substr(start + 6, end - start - 6);
+      pos = end + 2;
+      if (data == "[DONE]") continue;
+      auto j = nlohmann::json::parse(data, nullptr, false);
+      if (j.is_discarded()) continue;
+      out.events.push_back(j);
+      if (j.contains("choices") && !j["choices"].empty()) {
+        const auto& c = j["choices"][0];
+        std::string piece;
+        if (c.contains("delta") && c["delta"].contains("content")) {
+          piece = c["delta"]["content"].get<std::string>();
+        } else if (c.contains("text")) {
+          piece = c["text"].get<std::string>();
+        }
+        out.text += piece;
+        if (!piece.empty() && !fired && on_first_text) {
+          fired = true;
+          on_first_text();
+        }
+      }
+    }
+    buf.erase(0, pos);
+    return true;
+  };
+  auto r = cli.send(req);
+  if (r) {
+    out.status = r->status;
+    out.route_header = r->get_header_value("x-edgelm-route");
+    out.reason_header = r->get_header_value("x-edgelm-route-reason");
+  }
+  return out;
+}
+
+// The event that carries finish_reason, and the route decision in it (streamed responses put
+// "edgelm_route" in that last chunk).
+const nlohmann::json* finish_event(const Streamed& s) {
+  for (const auto& e : s.events) {
+    if (e.contains("choices") && !e["choices"].empty() &&
+        e["choices"][0]["finish_reason"].is_string()) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+// `edgelm serve --cloud URL --router-config CFG --governor POLICY`: the uncertainty threshold
+// splits requests (the probe runs on the server's pooled session); every response says where
+// it ran and why (headers + "edgelm_route"); a governor refusal before the request sends it to
+// the cloud, one in the middle of an answer hands the rest to the cloud.
+TEST(RouterEndToEnd, ServeRoutesByUncertaintyAndGovernorAndSaysWhere) {
+  EDGELM_REQUIRE_SHARED(model, kModel);
+  // The entropy the device measures for a few prompts (same model, context and threads as the
+  // server); the threshold goes midway between the lowest and the highest.
+  EngineDeviceOptions eo;
+  eo.session.n_ctx = 256;
+  eo.session.n_threads = 1;
+  auto loaded = EngineDevice::load(model, eo);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  const std::vector<std::string> prompts = {
+      "hi", "What is 2 + 2?", "Tell me a story", "Translate cat", "x y z", "Why is the sky blue"};
+  std::string low, high;
+  double low_e = 1e9, high_e = -1e9;
+  for (const std::string& p : prompts) {
+    auto probe = (*loaded)->probe(ask(p));
+    ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+    if (probe->entropy < low_e) low_e = probe->entropy, low = p;
+    if (probe->entropy > high_e) high_e = probe->entropy, high = p;
+  }
+  loaded->reset();
+  if (high_e - low_e < 0.02) GTEST_SKIP() << "SKIPPED: the prompts' entropies are too close";
+  const double threshold = (low_e + high_e) / 2;
+  const std::string cfg = edgelm::testing::temp_path("router-serve-config.json");
+  std::ofstream(cfg) << nlohmann::json({{"uncertainty_threshold", threshold}}).dump();
+  FakeThermal thermal;
+  const std::string policy = write_policy();
+
+  CloudServer cloud(model);
+  if (!cloud.error().empty()) GTEST_SKIP() << "SKIPPED: " << cloud.error();
+  CloudServer edge(
+      model, {"--cloud", "http://127.0.0.1:" + std::to_string(cloud.port()), "--router-config", cfg,
+              "--governor", policy, "--sysfs-root", thermal.root()});
+  ASSERT_TRUE(edge.error().empty()) << edge.error();  // the CLI runs (the cloud started)
+  httplib::Client cli("127.0.0.1", edge.port());
+  cli.set_read_timeout(std::chrono::seconds(120));
+  auto chat = [](const std::string& text, int max_tokens) {
+    return nlohmann::json{{"model", "conf-llama-spm-f16"},
+                          {"messages", {{{"role", "user"}, {"content", text}}}},
+                          {"max_tokens", max_tokens}};
+  };
+
+  // 1. Low entropy: the device answers; headers and body say so, with the measured entropy.
+  int before = cloud.chat_requests();
+  auto r = cli.Post("/v1/chat/completions", chat(low, 4).dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("x-edgelm-route"), "device");
+  EXPECT_NE(r->get_header_value("x-edgelm-route-reason").find("<= threshold"), std::string::npos)
+      << r->get_header_value("x-edgelm-route-reason");
+  auto body = nlohmann::json::parse(r->body);
+  ASSERT_TRUE(body.contains("edgelm_route")) << r->body;
+  EXPECT_EQ(body["edgelm_route"]["target"], "device");
+  EXPECT_NEAR(body["edgelm_route"]["uncertainty"].get<double>(), low_e, 1e-3);
+  EXPECT_EQ(body["edgelm_route"]["attempts"].size(), 1u);
+  EXPECT_EQ(cloud.chat_requests_settled(before), before);
+
+  // 2. High entropy, streamed: the cloud answers; the decision is in the last chunk.
+  nlohmann::json hard = chat(high, 4);
+  hard["stream"] = true;
+  Streamed s = stream_post(cli, "/v1/chat/completions", hard, {}, {});
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.route_header, "cloud");
+  EXPECT_NE(s.reason_header.find("> threshold"), std::string::npos) << s.reason_header;
+  const nlohmann::json* fin = finish_event(s);
+  ASSERT_NE(fin, nullptr);
+  ASSERT_TRUE(fin->contains("edgelm_route")) << fin->dump();
+  EXPECT_EQ((*fin)["edgelm_route"]["target"], "cloud");
+  EXPECT_EQ(cloud.chat_requests_settled(before + 1), before + 1);
+
+  // 3. The governor refuses before the request: the cloud answers; device-only gets a 503.
+  thermal.set(50);
+  r = cli.Post("/v1/chat/completions", chat(low, 4).dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("x-edgelm-route"), "cloud");
+  EXPECT_NE(r->get_header_value("x-edgelm-route-reason").find("governor refuses"),
+            std::string::npos);
+  EXPECT_EQ(cloud.chat_requests_settled(before + 2), before + 2);
+  r = cli.Post("/v1/chat/completions", {{"x-edgelm-privacy", "device-only"}}, chat(low, 4).dump(),
+               "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_NE(r->body.find("max_temp"), std::string::npos) << r->body;
+  EXPECT_EQ(cloud.chat_requests_settled(before + 2), before + 2);
+
+  // 4. The governor stops the device mid-answer: the cloud continues it.
+  thermal.set(30);
+  nlohmann::json long_answer = chat(low, 40);
+  long_answer["stream"] = true;
+  s = stream_post(cli, "/v1/chat/completions", long_answer, {{"x-edgelm-prefer", "device"}},
+                  [&] { thermal.set(50); });
+  ASSERT_EQ(s.status, 200);
+  EXPECT_EQ(s.route_header, "device");  // the plan, sent before the first byte
+  fin = finish_event(s);
+  ASSERT_NE(fin, nullptr);
+  ASSERT_TRUE(fin->contains("edgelm_route")) << fin->dump();
+  const std::string decision = (*fin)["edgelm_route"].dump();
+  EXPECT_EQ((*fin)["edgelm_route"]["target"], "cloud") << decision;
+  EXPECT_NE(decision.find("the governor stopped the device"), std::string::npos) << decision;
+  EXPECT_NE(decision.find("fallback: cloud"), std::string::npos) << decision;
+  EXPECT_EQ(cloud.chat_requests_settled(before + 3), before + 3);
+  thermal.set(30);
+  std::printf(
+      "[ figures  ] serve --cloud: entropy %.4f -> device, %.4f -> cloud (threshold %.4f); "
+      "governor hot -> cloud, device-only hot -> 503; mid-answer stop -> %s\n",
+      low_e, high_e, threshold, (*fin)["edgelm_route"]["target"].get<std::string>().c_str());
+}
+
+// `edgelm serve --governor POLICY` without a cloud: a refusal before the request is an HTTP 503
+// naming the governor's reason; one between tokens ends the answer early with finish_reason
+// "length".
+TEST(RouterEndToEnd, ServeGovernorWithoutCloud) {
+  EDGELM_REQUIRE_SHARED(model, kModel);
+  FakeThermal thermal;
+  const std::string policy = write_policy();
+  CloudServer server(model, {"--governor", policy, "--sysfs-root", thermal.root()});
+  if (server.error().starts_with("the edgelm CLI is not built")) {
+    GTEST_SKIP() << "SKIPPED: " << server.error();
+  }
+  ASSERT_TRUE(server.error().empty()) << server.error();
+  httplib::Client cli("127.0.0.1", server.port());
+  cli.set_read_timeout(std::chrono::seconds(120));
+  nlohmann::json body = {
+      {"model", "conf-llama-spm-f16"}, {"prompt", "Once upon a time there was"}, {"max_tokens", 4}};
+  auto r = cli.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(r->get_header_value("x-edgelm-route").empty());  // not routed
+
+  thermal.set(50);
+  r = cli.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  auto err = nlohmann::json::parse(r->body, nullptr, false);
+  ASSERT_FALSE(err.is_discarded()) << r->body;
+  EXPECT_NE(err["error"]["message"].get<std::string>().find("temperature 50.0 C"),
+            std::string::npos)
+      << r->body;
+
+  thermal.set(30);
+  body["max_tokens"] = 40;
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  Streamed s = stream_post(cli, "/v1/completions", body, {}, [&] { thermal.set(50); });
+  ASSERT_EQ(s.status, 200);
+  const nlohmann::json* fin = finish_event(s);
+  ASSERT_NE(fin, nullptr);
+  EXPECT_EQ((*fin)["choices"][0]["finish_reason"], "length");
+  int completion_tokens = -1;
+  for (const auto& e : s.events) {
+    if (e.contains("usage") && e["usage"].is_object()) {
+      completion_tokens = e["usage"]["completion_tokens"].get<int>();
+    }
+  }
+  EXPECT_GT(completion_tokens, 0);
+  EXPECT_LT(completion_tokens, 40);  // stopped by the governor, not by max_tokens
+  std::printf(
+      "[ figures  ] serve --governor: hot -> 503; mid-answer refusal after %d of 40 tokens\n",
+      completion_tokens);
 }
 
 }  // namespace

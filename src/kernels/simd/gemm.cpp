@@ -370,8 +370,11 @@ constexpr int kAvx2Cols = 2;
 #define EDGELM_GEMM_AVX512 1
 // ---------------------------------------------------------------- AVX-512BW K-quants
 // Same arithmetic as the vec_dot kernels (DotQ45K512 / DotQ6K512 in vec-dot.cpp): integer sums
-// per super-block in the same order, so results are bitwise equal to vec_dot; here every weight
-// super-block is unpacked once (into registers / the stack) for C activation rows.
+// per super-block in the same order, so results are bitwise equal to vec_dot. Weights are
+// unpacked (nibbles to bytes, 6-bit scales to per-lane vectors) once per 4-row group into a
+// per-thread buffer and reused from L1/L2 for every activation row of the panel: unpacking
+// costs about as much as the products, so unpacking per 4 x 4 tile (as a register-only tile
+// must) spends half the time on it (Gemm4096 q4_K: 53 -> 80 GMAC/s, q6_K: 71 -> 79 on Zen4).
 HWY_INLINE __m512i Halves(__m256i lo, __m256i hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
@@ -398,111 +401,8 @@ HWY_INLINE void ScalesMinsK(const uint8_t* s, uint64_t* sc, uint64_t* m) {
   *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
 }
 
-template <bool kQ5, int R, int C>
-struct TileQ45K {
-  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
-                             float* y, size_t ys) {
-    using Blk = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
-    const Blk* wb[R];
-    const BlockQ8K* xb[C];
-    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const Blk*>(w + r * ws);
-    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8K*>(x + c * xs);
-    const int64_t nb = n / kQKK;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i nib_shift = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(4));
-    __m512 acc[R][C];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
-      __m512i q[R][4], scale[R][4];
-      __m128i mn16[R];
-      __m512 d[R], dmin[R];
-      for (int r = 0; r < R; ++r) {
-        const Blk& b = wb[r][i];
-        d[r] = _mm512_set1_ps(HalfK(b.d));
-        dmin[r] = _mm512_set1_ps(HalfK(b.dmin));
-        uint64_t sc8, mn8;
-        ScalesMinsK(b.scales, &sc8, &mn8);
-        mn16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
-        const __m512i sc16 =
-            _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
-        __m512i hbits = _mm512_setzero_si512();
-        if constexpr (kQ5)
-          hbits =
-              _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) {
-          const __m512i qb = _mm512_broadcast_i64x4(
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j)));
-          q[r][j] = _mm512_and_si512(_mm512_srlv_epi16(qb, nib_shift), m4);
-          if constexpr (kQ5) {
-            const __m512i hshift = Halves(_mm256_set1_epi16(static_cast<int16_t>(2 * j)),
-                                          _mm256_set1_epi16(static_cast<int16_t>(2 * j + 1)));
-            const __m512i h =
-                _mm512_and_si512(_mm512_srlv_epi16(hbits, hshift), _mm512_set1_epi8(1));
-            q[r][j] = _mm512_or_si512(q[r][j], _mm512_slli_epi16(h, 4));
-          }
-          const int k0 = 2 * j, k1 = 2 * j + 1;
-          const __m512i idx =
-              Halves(_mm256_set1_epi16(static_cast<int16_t>((2 * k0) | ((2 * k0 + 1) << 8))),
-                     _mm256_set1_epi16(static_cast<int16_t>((2 * k1) | ((2 * k1 + 1) << 8))));
-          scale[r][j] = _mm512_shuffle_epi8(sc16, idx);
-#if HWY_TARGET == HWY_AVX3_DL
-          // Float scales per int32 lane (lanes 0..7: sc[2j], 8..15: sc[2j+1]), kept as bits.
-          scale[r][j] = _mm512_castps_si512(
-              _mm512_cvtepi32_ps(_mm512_and_si512(scale[r][j], _mm512_set1_epi32(0xFFFF))));
-#endif
-        }
-      }
-      for (int c = 0; c < C; ++c) {
-        const BlockQ8K& yb = xb[c][i];
-        const __m128i pair =
-            _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums)),
-                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb.bsums + 8)));
-        const __m512 dy = _mm512_set1_ps(yb.d);
-        __m512i yv[4];
-        for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
-        for (int r = 0; r < R; ++r) {
-#if HWY_TARGET == HWY_AVX3_DL
-          // VNNI: one vpdpbusd per chunk (u8 nibbles x s8 activations), the 6-bit scales
-          // applied in float (every partial sum is an integer below 2^24: exact, so equal to
-          // the integer path). Halves the integer-multiply work of maddubs + vpdpwssd.
-          __m512 sumf = _mm512_setzero_ps();
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j) {
-            const __m512i dp = Dpbusd(_mm512_setzero_si512(), q[r][j], yv[j]);
-            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(scale[r][j]), _mm512_cvtepi32_ps(dp), sumf);
-          }
-#else
-          __m512i sumi = _mm512_setzero_si512();
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j)
-            sumi = Dpwssd(sumi, _mm512_maddubs_epi16(q[r][j], yv[j]), scale[r][j]);
-          const __m512 sumf = _mm512_cvtepi32_ps(sumi);
-#endif
-          // Min term: 4 int32 partial sums of m[j] * pair[j] in lanes 0..3, subtracted in
-          // float (no horizontal sum per super-block).
-          const __m512 mins =
-              _mm512_cvtepi32_ps(_mm512_zextsi128_si512(_mm_madd_epi16(pair, mn16[r])));
-          acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(d[r], dy), sumf, acc[r][c]);
-          acc[r][c] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin[r], dy), mins, acc[r][c]);
-        }
-      }
-    }
-    for (int c = 0; c < C; ++c)
-      for (int r = 0; r < R; ++r) y[c * ys + r] = _mm512_reduce_add_ps(acc[r][c]);
-  }
-};
-template <int R, int C>
-struct TileQ4K : TileQ45K<false, R, C> {};
-template <int R, int C>
-struct TileQ5K : TileQ45K<true, R, C> {};
-
-// Q4_K / Q5_K with the weights unpacked once per 4-row group for the whole panel of
-// activation rows (TileQ45K unpacks every super-block again for each 4 activation rows, and
-// unpacking costs about half of a tile's work). The unpacked rows live in a per-thread buffer
-// (~544 bytes per row and super-block: L1/L2-resident); the arithmetic is TileQ45K's, in the
-// same order, so results are the same bits.
+// Q4_K / Q5_K, one unpacked super-block per row (576 bytes: 4 x 64 weights as bytes, their
+// scales per int32 lane).
 struct alignas(64) UnpackedQ45K {
   __m512i q[4];      // 64 u8 weights per chunk (with the fifth bit for Q5_K)
   __m512i scale[4];  // per-lane scales: float bits (VNNI) or int16 pairs
@@ -601,38 +501,40 @@ struct TileQ45KU {
   }
 };
 
-template <bool kQ5>
-HWY_INLINE void GemmQ45KUnpacked(int64_t n, const uint8_t* w, size_t ws, int64_t nrows,
-                                 const uint8_t* x, size_t xs, int64_t ncols, float* y, size_t ys) {
+// K-quant driver: per group of 4 weight rows, kUnpack writes each row's super-blocks into a
+// per-thread buffer, then K<R, C> (C <= 4 activation rows) runs over the whole panel from it.
+template <class U, void (*kUnpack)(const uint8_t*, int64_t, U*), template <int, int> class K>
+HWY_INLINE void GemmUnpacked(int64_t n, const uint8_t* w, size_t ws, int64_t nrows,
+                             const uint8_t* x, size_t xs, int64_t ncols, float* y, size_t ys) {
   const int64_t nb = n / kQKK;
-  static thread_local std::vector<UnpackedQ45K> buf;
+  static thread_local std::vector<U> buf;
   if (buf.size() < static_cast<size_t>(4 * nb)) buf.resize(static_cast<size_t>(4 * nb));
   for (int64_t r = 0; r < nrows; r += 4) {
     const int64_t rn = std::min<int64_t>(4, nrows - r);
-    const UnpackedQ45K* u[4];
+    const U* u[4];
     for (int64_t rr = 0; rr < rn; ++rr) {
-      UnpackQ45K<kQ5>(w + static_cast<size_t>(r + rr) * ws, nb, buf.data() + rr * nb);
+      kUnpack(w + static_cast<size_t>(r + rr) * ws, nb, buf.data() + rr * nb);
       u[rr] = buf.data() + rr * nb;
     }
     for (int64_t c = 0; c < ncols; c += 4) {
       const int64_t cn = std::min<int64_t>(4, ncols - c);
       const uint8_t* xc = x + static_cast<size_t>(c) * xs;
       float* yt = y + static_cast<size_t>(c) * ys + r;
-#define EDGELM_TILE_CASE(RR)                          \
-  case RR:                                            \
-    switch (cn) {                                     \
-      case 4:                                         \
-        TileQ45KU<RR, 4>::run(nb, u, xc, xs, yt, ys); \
-        break;                                        \
-      case 3:                                         \
-        TileQ45KU<RR, 3>::run(nb, u, xc, xs, yt, ys); \
-        break;                                        \
-      case 2:                                         \
-        TileQ45KU<RR, 2>::run(nb, u, xc, xs, yt, ys); \
-        break;                                        \
-      default:                                        \
-        TileQ45KU<RR, 1>::run(nb, u, xc, xs, yt, ys); \
-    }                                                 \
+#define EDGELM_TILE_CASE(RR)                  \
+  case RR:                                    \
+    switch (cn) {                             \
+      case 4:                                 \
+        K<RR, 4>::run(nb, u, xc, xs, yt, ys); \
+        break;                                \
+      case 3:                                 \
+        K<RR, 3>::run(nb, u, xc, xs, yt, ys); \
+        break;                                \
+      case 2:                                 \
+        K<RR, 2>::run(nb, u, xc, xs, yt, ys); \
+        break;                                \
+      default:                                \
+        K<RR, 1>::run(nb, u, xc, xs, yt, ys); \
+    }                                         \
     break;
       switch (rn) {
         EDGELM_TILE_CASE(4)
@@ -649,91 +551,94 @@ HWY_INLINE void GemmQ45KUnpacked(int64_t n, const uint8_t* w, size_t ws, int64_t
 
 // Q6_K: per 128-element half, A = elements 0..63 (low nibbles + qh bits 0-1 / 2-3), B =
 // elements 64..127 (high nibbles + qh bits 4-5 / 6-7); one vpermw places the 16 scales.
+struct alignas(64) UnpackedQ6K {
+  __m512i qa[2], qb[2], sa[2], sb[2];
+  __m256i sc16;
+  float d;
+};
+
+HWY_INLINE void UnpackQ6K(const uint8_t* wrow, int64_t nb, UnpackedQ6K* out) {
+  const BlockQ6K* wb = reinterpret_cast<const BlockQ6K*>(wrow);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(0x03);
+  const __m512i sh_a = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(2));
+  const __m512i sh_b = Halves(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+  for (int64_t i = 0; i < nb; ++i) {
+    const BlockQ6K& b = wb[i];
+    UnpackedQ6K& u = out[i];
+    u.d = HalfK(b.d);
+    u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const __m512i sc512 = _mm512_castsi256_si512(u.sc16);
+#pragma GCC unroll 2
+    for (int half = 0; half < 2; ++half) {
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
+      const __m512i qh = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
+      u.qa[half] =
+          _mm512_or_si512(_mm512_and_si512(ql, m4),
+                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
+      u.qb[half] =
+          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
+      const int s0 = 8 * half;
+      const __m512i ia = _mm512_setr_epi32(
+          s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, (s0 + 1) * 0x10001,
+          (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 2) * 0x10001,
+          (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 3) * 0x10001,
+          (s0 + 3) * 0x10001, (s0 + 3) * 0x10001, (s0 + 3) * 0x10001);
+      const __m512i ib = _mm512_add_epi16(ia, _mm512_set1_epi16(4));
+      __m512i sa = _mm512_permutexvar_epi16(ia, sc512);
+      __m512i sb = _mm512_permutexvar_epi16(ib, sc512);
+#if HWY_TARGET == HWY_AVX3_DL
+      sa =
+          _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sa, 16), 16)));
+      sb =
+          _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sb, 16), 16)));
+#endif
+      u.sa[half] = sa;
+      u.sb[half] = sb;
+    }
+  }
+}
+
 template <int R, int C>
-struct TileQ6K {
-  static HWY_INLINE void run(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+struct TileQ6KU {
+  static HWY_INLINE void run(int64_t nb, const UnpackedQ6K* const* u, const uint8_t* x, size_t xs,
                              float* y, size_t ys) {
-    const BlockQ6K* wb[R];
     const BlockQ8K* xb[C];
-    for (int r = 0; r < R; ++r) wb[r] = reinterpret_cast<const BlockQ6K*>(w + r * ws);
     for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8K*>(x + c * xs);
-    const int64_t nb = n / kQKK;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i m2 = _mm512_set1_epi8(0x03);
-    const __m512i sh_a = Halves(_mm256_setzero_si256(), _mm256_set1_epi16(2));
-    const __m512i sh_b = Halves(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
     __m512 acc[R][C];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-      __m512i qa[R][2], qb[R][2], sa[R][2], sb[R][2];
-      __m256i sc16[R];
-      float d[R];
-      for (int r = 0; r < R; ++r) {
-        const BlockQ6K& b = wb[r][i];
-        d[r] = HalfK(b.d);
-        sc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-        const __m512i sc512 = _mm512_castsi256_si512(sc16[r]);
-#pragma GCC unroll 2
-        for (int half = 0; half < 2; ++half) {
-          const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
-          const __m512i qh = _mm512_broadcast_i64x4(
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
-          qa[r][half] = _mm512_or_si512(
-              _mm512_and_si512(ql, m4),
-              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_a), m2), 4));
-          qb[r][half] = _mm512_or_si512(
-              _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_b), m2), 4));
-          const int s0 = 8 * half;
-          const __m512i ia = _mm512_setr_epi32(
-              s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, s0 * 0x10001, (s0 + 1) * 0x10001,
-              (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 1) * 0x10001, (s0 + 2) * 0x10001,
-              (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 2) * 0x10001, (s0 + 3) * 0x10001,
-              (s0 + 3) * 0x10001, (s0 + 3) * 0x10001, (s0 + 3) * 0x10001);
-          const __m512i ib = _mm512_add_epi16(ia, _mm512_set1_epi16(4));
-          sa[r][half] = _mm512_permutexvar_epi16(ia, sc512);
-          sb[r][half] = _mm512_permutexvar_epi16(ib, sc512);
-#if HWY_TARGET == HWY_AVX3_DL
-          // Float scale per int32 lane (the int16 in each lane's low half), kept as bits.
-          sa[r][half] = _mm512_castps_si512(
-              _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sa[r][half], 16), 16)));
-          sb[r][half] = _mm512_castps_si512(
-              _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sb[r][half], 16), 16)));
-#endif
-        }
-      }
       for (int c = 0; c < C; ++c) {
         const BlockQ8K& yb = xb[c][i];
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.bsums));
+        __m512i yv[4];
+        for (int j = 0; j < 4; ++j) yv[j] = _mm512_loadu_si512(yb.qs + 64 * j);
         for (int r = 0; r < R; ++r) {
-          // Stored values are q+32: subtract 32 * sum_s sc_s * bsum_s.
+          const UnpackedQ6K& b = u[r][i];
           __m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(
-              _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16[r]), 5)));
+              _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, b.sc16), 5)));
 #if HWY_TARGET == HWY_AVX3_DL
-          // VNNI: vpdpbusd (6-bit u8 x s8) per 64 elements, the sub-block scales in float.
           __m512 sumf = _mm512_cvtepi32_ps(sumi);
 #pragma GCC unroll 2
           for (int half = 0; half < 2; ++half) {
-            const __m512i pa =
-                Dpbusd(_mm512_setzero_si512(), qa[r][half], _mm512_loadu_si512(yb.qs + 128 * half));
-            const __m512i pb = Dpbusd(_mm512_setzero_si512(), qb[r][half],
-                                      _mm512_loadu_si512(yb.qs + 128 * half + 64));
-            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(sa[r][half]), _mm512_cvtepi32_ps(pa), sumf);
-            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(sb[r][half]), _mm512_cvtepi32_ps(pb), sumf);
+            const __m512i pa = Dpbusd(_mm512_setzero_si512(), b.qa[half], yv[2 * half]);
+            const __m512i pb = Dpbusd(_mm512_setzero_si512(), b.qb[half], yv[2 * half + 1]);
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(b.sa[half]), _mm512_cvtepi32_ps(pa), sumf);
+            sumf = _mm512_fmadd_ps(_mm512_castsi512_ps(b.sb[half]), _mm512_cvtepi32_ps(pb), sumf);
           }
 #else
 #pragma GCC unroll 2
           for (int half = 0; half < 2; ++half) {
-            const __m512i pa =
-                _mm512_maddubs_epi16(qa[r][half], _mm512_loadu_si512(yb.qs + 128 * half));
-            const __m512i pb =
-                _mm512_maddubs_epi16(qb[r][half], _mm512_loadu_si512(yb.qs + 128 * half + 64));
-            sumi = Dpwssd(Dpwssd(sumi, pa, sa[r][half]), pb, sb[r][half]);
+            const __m512i pa = _mm512_maddubs_epi16(b.qa[half], yv[2 * half]);
+            const __m512i pb = _mm512_maddubs_epi16(b.qb[half], yv[2 * half + 1]);
+            sumi = Dpwssd(Dpwssd(sumi, pa, b.sa[half]), pb, b.sb[half]);
           }
           const __m512 sumf = _mm512_cvtepi32_ps(sumi);
 #endif
-          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * yb.d), sumf, acc[r][c]);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(b.d * yb.d), sumf, acc[r][c]);
         }
       }
     }
@@ -770,11 +675,14 @@ void GemmTile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nr
 #endif
 #if EDGELM_GEMM_AVX512
     case GgmlType::kQ4_K:
-      return GemmQ45KUnpacked<false>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+      return GemmUnpacked<UnpackedQ45K, UnpackQ45K<false>, TileQ45KU>(n, wb, w_stride, nrows, xb,
+                                                                      x_stride, ncols, y, y_stride);
     case GgmlType::kQ5_K:
-      return GemmQ45KUnpacked<true>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+      return GemmUnpacked<UnpackedQ45K, UnpackQ45K<true>, TileQ45KU>(n, wb, w_stride, nrows, xb,
+                                                                     x_stride, ncols, y, y_stride);
     case GgmlType::kQ6_K:
-      return TileLoop<TileQ6K>(n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);
+      return GemmUnpacked<UnpackedQ6K, UnpackQ6K, TileQ6KU>(n, wb, w_stride, nrows, xb, x_stride,
+                                                            ncols, y, y_stride);
 #endif
     default:
       return GemmRowsFallback(wt, n, wb, w_stride, nrows, xb, x_stride, ncols, y, y_stride);

@@ -258,7 +258,8 @@ EDGELM_API edgelm_route_params edgelm_route_default_params(void);
 
 /* Creates a router. model may be NULL (cloud only); the router keeps it alive. params may be
  * NULL (no cloud: every request runs on the device). governor may be NULL; when set, the
- * governor's refusal sends requests to the cloud (device-only ones fail). Returns EDGELM_OK, or
+ * governor's refusal sends requests to the cloud (device-only ones fail), before a request and
+ * between tokens (the cloud then continues the text already produced). Returns EDGELM_OK, or
  * EDGELM_ERR_INVALID_ARGUMENT (NULL out, bad config JSON: the message names the key). */
 EDGELM_API int edgelm_router_create(edgelm_model* model, const edgelm_router_params* params,
                                     edgelm_governor* governor, edgelm_router** out);

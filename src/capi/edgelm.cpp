@@ -465,6 +465,7 @@ int edgelm_router_create(edgelm_model* model, const edgelm_router_params* params
       eo.session.n_ctx = p.n_ctx;
       eo.session.n_threads = p.n_threads;
       eo.probe_nll = cfg.signal == "nll";
+      if (governor != nullptr) eo.governor = governor->governor;  // per-token hook too
       device = std::make_shared<r::EngineDevice>(model->engine, eo);
     }
     std::shared_ptr<r::CloudBackend> cloud;

@@ -13,12 +13,14 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "fault-proxy.h"
@@ -587,6 +589,41 @@ TEST(RouterEndToEnd, ServeGovernorWithoutCloud) {
   std::printf(
       "[ figures  ] serve --governor: hot -> 503; mid-answer refusal after %d of 40 tokens\n",
       completion_tokens);
+}
+
+// Bad serve options fail at startup with a clear message and exit status 1.
+TEST(RouterEndToEnd, ServeRejectsBadGovernorAndRouterOptions) {
+  EDGELM_REQUIRE_SHARED(model, kModel);
+  if (!std::filesystem::exists(EDGELM_CLI)) GTEST_SKIP() << "SKIPPED: the edgelm CLI is not built";
+  const std::string err = edgelm::testing::temp_path("router-serve-bad.err");
+  auto run = [&](const std::string& args) {
+    const std::string cmd = std::string(EDGELM_CLI) + " serve -m " + model +
+                            " --port 0 -c 64 -t 1 " + args + " 2>" + err + " >/dev/null";
+    const int rc = std::system(cmd.c_str());
+    return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(err));
+  };
+  const std::string missing = edgelm::testing::temp_path("no-such-policy.json");
+  auto [rc, text] = run("--governor " + missing);
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_NE(text.find("no-such-policy.json"), std::string::npos) << text;
+
+  const std::string bad_policy = edgelm::testing::temp_path("router-bad-policy.json");
+  std::ofstream(bad_policy) << R"({"max_temp_c": "hot"})";
+  std::tie(rc, text) = run("--governor " + bad_policy);
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_NE(text.find("max_temp_c"), std::string::npos) << text;
+
+  const std::string policy = write_policy();
+  std::tie(rc, text) = run("--governor " + policy + " --sensor thermometer");
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_NE(text.find("--sensor 'thermometer'"), std::string::npos) << text;
+
+  const std::string nll = edgelm::testing::temp_path("router-nll-config.json");
+  std::ofstream(nll) << R"({"signal": "nll", "uncertainty_threshold": 3})";
+  std::tie(rc, text) = run("--cloud http://127.0.0.1:9 --router-config " + nll);
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_NE(text.find("signal 'nll'"), std::string::npos) << text;
+  for (const auto& f : {err, bad_policy, nll}) std::filesystem::remove(f);
 }
 
 }  // namespace

@@ -223,5 +223,46 @@ TEST(ServeMonitorCliTest, ServeRecordsRequestsAndMonitorReportReadsTheDb) {
   EXPECT_TRUE(alarmed.count("output_tokens")) << rep.out;
 }
 
+TEST(ServeMonitorCliTest, CanaryRunsWhileIdleAndIsStored) {
+  REQUIRE_CLI();
+  EDGELM_REQUIRE_SHARED(model, kModel);
+  const std::string canary = fresh("serve-canary.txt");
+  std::ofstream(canary) << "Write about the sea.\nName three colours.\n";
+  const std::string baseline = fresh("serve-canary-baseline.json");
+  CliResult b = run_cli({"monitor", "baseline", "-m", model, "--canary", canary, "-o", baseline,
+                         "--samples", "2", "--max-tokens", "4", "-t", "1"});
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+
+  // --canary needs the --monitor store.
+  Child bad({"serve", "-m", model, "--port", "0", "-t", "1", "--canary", baseline},
+            fresh("serve-canary-bad.log"));
+  EXPECT_EQ(bad.wait_port(), -1);
+  EXPECT_EQ(bad.exit_code(), 1);
+  EXPECT_NE(bad.log().find("--monitor"), std::string::npos) << bad.log();
+
+  const std::string db = fresh("serve-canary.db");
+  Child serve({"serve", "-m", model, "--port", "0", "-c", "128", "-t", "1", "--monitor", db,
+               "--canary", baseline, "--canary-every", "0.5"},
+              fresh("serve-canary.log"));
+  ASSERT_GT(serve.wait_port(), 0) << serve.log();
+  bool ran = false;
+  for (int i = 0; i < 600 && !ran; ++i) {  // up to 60 s
+    ran = serve.log().find("edgelm: canary: ") != std::string::npos;
+    if (!ran) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(serve.stop(), 0) << serve.log();
+  ASSERT_TRUE(ran) << serve.log();
+  EXPECT_NE(serve.log().find("greedy agreement 1.000, token overlap 1.000: no alarm"),
+            std::string::npos)
+      << serve.log();  // the same model reproduces its baseline
+  monitor::StoreOptions so;
+  so.create_if_missing = false;
+  auto store = monitor::FeatureStore::open(db, so);
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  auto rows = (*store)->recent(0, "canary");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_GE(rows->size(), 4u);  // 2 prompts x 2 samples per run
+}
+
 }  // namespace
 }  // namespace edgelm::server

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "serve-canary.h"
 #include "serve-router.h"
 #include "server/http-server.h"
 #include "server/local-backend.h"
@@ -37,6 +38,7 @@ struct ServeOptions {
   std::string sensor;
   std::string sysfs_root;
   server::RequestMonitorOptions monitor;  // --monitor DB: record every request (docs/monitor.md)
+  ServeCanaryOptions canary;              // --canary BASELINE: idle-time canary runs
 };
 
 std::atomic<bool> g_stop{false};
@@ -51,6 +53,9 @@ int run_serve(ServeOptions o) {
     auto m = server::RequestMonitor::open(o.monitor);
     if (!m.ok()) return report_error(m.status());
     monitor = std::move(*m);
+  }
+  if (o.governor_policy.empty() && (!o.sensor.empty() || !o.sysfs_root.empty())) {
+    return report_error("--sensor and --sysfs-root need --governor POLICY.json");
   }
   if (!o.governor_policy.empty()) {  // before loading the model: a bad policy fails fast
     auto gov = load_serve_governor(o.governor_policy, o.sensor, o.sysfs_root);
@@ -92,6 +97,23 @@ int run_serve(ServeOptions o) {
   Status st = http.bind();
   if (!st.ok()) return report_error(st);
 
+  std::unique_ptr<ServeCanary> canary;  // runs only while no request is running or queued
+  if (!o.canary.baseline.empty()) {
+    o.canary.db = o.monitor.db_path;
+    auto gov = o.route.governor;
+    auto c = ServeCanary::start(o.canary, (*backend)->engine(), [&backend, gov] {
+      if ((*backend)->active() != 0 || (*backend)->queue_depth() != 0) return false;
+      if (!gov) return true;
+      const double now =
+          std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+              .count();
+      return gov->before_request(now).allowed();  // e.g. plugged in, cool enough
+    });
+    if (!c.ok()) return report_error(c.status());
+    canary = std::move(*c);
+    fmt::print(stderr, "edgelm: canary set of {} every {} s while idle\n", o.canary.baseline,
+               o.canary.every_s);
+  }
   g_stop.store(false);
   auto old_int = std::signal(SIGINT, on_stop_signal);
   auto old_term = std::signal(SIGTERM, on_stop_signal);
@@ -119,6 +141,7 @@ int run_serve(ServeOptions o) {
   st = http.serve();
   done.store(true);
   watcher.join();
+  canary.reset();  // stops a canary run in progress
   std::signal(SIGINT, old_int);
   std::signal(SIGTERM, old_term);
   if (monitor) {
@@ -198,6 +221,11 @@ void register_serve(CLI::App& app) {
                 "Also store each prompt and answer in the --monitor store (opt-in)");
   sub->add_option("--monitor-max-rows", o->monitor.max_rows,
                   "Rows the --monitor store keeps (the oldest are dropped)")
+      ->capture_default_str();
+  sub->add_option("--canary", o->canary.baseline,
+                  "With --monitor: re-run this baseline's canary set while idle (and allowed by "
+                  "--governor) and print drift alarms (docs/monitor.md)");
+  sub->add_option("--canary-every", o->canary.every_s, "Seconds between canary runs")
       ->capture_default_str();
   sub->callback([o] { exit_with(run_serve(*o)); });
 }

@@ -264,5 +264,58 @@ TEST(ServeMonitorCliTest, CanaryRunsWhileIdleAndIsStored) {
   EXPECT_GE(rows->size(), 4u);  // 2 prompts x 2 samples per run
 }
 
+// serve --cloud --monitor: the row says where each answer came from. Device answers (kept on
+// the device by x-edgelm-privacy: device-only) are ordinary "request" rows with the engine's
+// figures; the answer the router sent to the cloud (a second serve) is a "cloud" row, which the
+// drift tests leave out.
+TEST(ServeMonitorCliTest, RoutedRequestsRecordWhereTheyRan) {
+  REQUIRE_CLI();
+  EDGELM_REQUIRE_SHARED(model, kModel);
+  Child cloud({"serve", "-m", model, "--port", "0", "-c", "128", "-t", "1"},
+              fresh("serve-monitor-cloud.log"));
+  const int cloud_port = cloud.wait_port();
+  ASSERT_GT(cloud_port, 0) << cloud.log();
+  const std::string db = fresh("serve-monitor-routed.db");
+  Child edge({"serve", "-m", model, "--port", "0", "-c", "128", "-t", "1", "--monitor", db,
+              "--cloud", "http://127.0.0.1:" + std::to_string(cloud_port)},
+             fresh("serve-monitor-edge.log"));
+  const int port = edge.wait_port();
+  ASSERT_GT(port, 0) << edge.log();
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(120);
+  const std::string body =
+      R"({"model":"conf-llama-spm-q8_0","messages":[{"role":"user","content":"hi"}],)"
+      R"("max_tokens":4})";
+  for (int i = 0; i < 2; ++i) {
+    auto r = cli.Post("/v1/chat/completions",
+                      {{"x-edgelm-privacy", "device-only"}, {"x-edgelm-prefer", "cloud"}}, body,
+                      "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto r =
+      cli.Post("/v1/chat/completions", {{"x-edgelm-prefer", "cloud"}}, body, "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(edge.stop(), 0) << edge.log();
+  monitor::StoreOptions so;
+  so.create_if_missing = false;
+  auto store = monitor::FeatureStore::open(db, so);
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  auto rows = (*store)->recent(0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u) << edge.log();
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(monitor::to_json((*rows)[i]).dump());
+    EXPECT_EQ((*rows)[i].source, "request");
+    EXPECT_EQ((*rows)[i].model, "conf-llama-spm-q8_0");
+    EXPECT_LT((*rows)[i].mean_logprob, 0);  // the engine's figures
+    EXPECT_GT((*rows)[i].output_tokens, 0);
+  }
+  SCOPED_TRACE(monitor::to_json((*rows)[2]).dump());
+  EXPECT_EQ((*rows)[2].source, "cloud");
+  EXPECT_GT((*rows)[2].latency_ms, 0);
+}
+
 }  // namespace
 }  // namespace edgelm::server

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -167,15 +168,22 @@ TEST_F(ServerTest, ModelsHealthMetrics) {
   EXPECT_EQ(json::parse(none->body)["error"]["code"], "model_not_found");
 
   ASSERT_EQ(post("/v1/chat/completions", chat_body(2).dump())->status, 200);
-  auto metrics = client_->Get("/metrics");
-  ASSERT_TRUE(metrics);
-  ASSERT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("edgelm_requests_total{endpoint=\"chat\",code=\"200\"} 1"),
-            std::string::npos)
-      << metrics->body;
-  EXPECT_NE(metrics->body.find("edgelm_completion_tokens_total 2"), std::string::npos);
-  EXPECT_NE(metrics->body.find("edgelm_time_to_first_token_seconds_count 1"), std::string::npos);
-  EXPECT_NE(metrics->body.find("edgelm_queue_depth 0"), std::string::npos);
+  // The request counter is bumped by the HTTP library's logger, which runs after the last byte
+  // is sent: the client can ask for /metrics before that, so wait for it (at most 5 s).
+  const std::string counted = "edgelm_requests_total{endpoint=\"chat\",code=\"200\"} 1";
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    auto r = client_->Get("/metrics");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    metrics = r->body;
+    if (metrics.find(counted) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(metrics.find(counted), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("edgelm_completion_tokens_total 2"), std::string::npos);
+  EXPECT_NE(metrics.find("edgelm_time_to_first_token_seconds_count 1"), std::string::npos);
+  EXPECT_NE(metrics.find("edgelm_queue_depth 0"), std::string::npos);
 }
 
 TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndTheServerKeepsServing) {

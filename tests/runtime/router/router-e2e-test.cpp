@@ -597,7 +597,8 @@ TEST(RouterEndToEnd, ServeRejectsBadGovernorAndRouterOptions) {
   if (!std::filesystem::exists(EDGELM_CLI)) GTEST_SKIP() << "SKIPPED: the edgelm CLI is not built";
   const std::string err = edgelm::testing::temp_path("router-serve-bad.err");
   auto run = [&](const std::string& args) {
-    const std::string cmd = std::string(EDGELM_CLI) + " serve -m " + model +
+    // `timeout`: a server that wrongly starts is stopped (exit status 124) instead of hanging.
+    const std::string cmd = "timeout 120 " + std::string(EDGELM_CLI) + " serve -m " + model +
                             " --port 0 -c 64 -t 1 " + args + " 2>" + err + " >/dev/null";
     const int rc = std::system(cmd.c_str());
     return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(err));
@@ -617,6 +618,10 @@ TEST(RouterEndToEnd, ServeRejectsBadGovernorAndRouterOptions) {
   std::tie(rc, text) = run("--governor " + policy + " --sensor thermometer");
   EXPECT_EQ(rc, 1) << text;
   EXPECT_NE(text.find("--sensor 'thermometer'"), std::string::npos) << text;
+
+  std::tie(rc, text) = run("--sensor none");
+  EXPECT_EQ(rc, 1) << text;
+  EXPECT_NE(text.find("need --governor"), std::string::npos) << text;
 
   const std::string nll = edgelm::testing::temp_path("router-nll-config.json");
   std::ofstream(nll) << R"({"signal": "nll", "uncertainty_threshold": 3})";

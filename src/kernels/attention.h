@@ -7,7 +7,7 @@
 //
 //   const AttnOps& a = best_attn_ops();
 //   a.scale_f16(acc, ms, hd);            // acc[d] = f16(f32(acc[d]) * ms)
-//   a.mad_f16(acc, v_row, vs, hd);       // acc[d] = f16(f32(double(v[d]) * vs + acc[d]))
+//   a.mad_f16(acc, v_row, vs, hd);       // acc[d] = f16(fmaf(f32(v[d]), vs, f32(acc[d])))
 //   attention_row(a, ops, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out);
 #pragma once
 
@@ -27,11 +27,11 @@ struct AttnOps {
   void (*mad_f16)(uint16_t* acc, const uint16_t* v, float s, int64_t n);
   // out[d] = fp16_to_fp32(acc[d]) * s.
   void (*f16_to_f32_scaled)(const uint16_t* acc, float s, float* out, int64_t n);
-  // Optional (may be nullptr): the whole of attention_row() in one call (scores, softmax and
-  // value sum fused, the F16 accumulator kept in registers), bit-identical to the three steps
-  // above with ops.vec_dot. Returns false, writing nothing, when it cannot run that exactly
-  // (another ops.vec_dot, an unsupported hd or target); attention_row then runs the steps.
-  bool (*row)(const Ops& ops, const uint16_t* q16, const uint16_t* k, size_t k_stride,
+  // Optional (may be nullptr): attention_rows() in one call (scores, softmax and value sum
+  // fused, the F16 accumulators kept in registers, two queries interleaved), bit-identical to
+  // the three steps above with ops.vec_dot. Returns false, writing nothing, when it cannot run
+  // that exactly (another ops.vec_dot, an unsupported hd or target); the steps run instead.
+  bool (*row)(const Ops& ops, int nq, const uint16_t* q16, const uint16_t* k, size_t k_stride,
               const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd, float scale,
               uint16_t* acc, float* out) = nullptr;
 };
@@ -48,6 +48,11 @@ const AttnOps& best_attn_ops();
 void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const uint16_t* k,
                    size_t k_stride, const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd,
                    float scale, uint16_t* acc, float* out);
+// attention_row() for nq queries that share the keys, values and n_kv (the query heads of one
+// KV head): q16 holds nq x hd halves, out nq x hd floats; results equal nq attention_row calls.
+void attention_rows(const AttnOps& a, const Ops& ops, int nq, const uint16_t* q16,
+                    const uint16_t* k, size_t k_stride, const uint16_t* v, size_t v_stride,
+                    int64_t n_kv, int64_t hd, float scale, uint16_t* acc, float* out);
 
 namespace simd {
 // The Highway attention steps for the current target (tests: run under force_target).

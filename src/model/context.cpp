@@ -108,7 +108,7 @@ Context::Context(const Model& model, const ContextOptions& options, int n_ctx, i
   logits_.resize(static_cast<size_t>(hp.n_vocab));
   thread_scratch_.resize(static_cast<size_t>(pool_->num_threads()));
   for (ThreadScratch& s : thread_scratch_) {
-    s.q16.resize(row_size(GgmlType::kF16, hp.head_dim));
+    s.q16.resize(row_size(GgmlType::kF16, hp.head_dim * hp.n_gqa()));
     s.acc16.resize(static_cast<size_t>(hp.head_dim));
   }
 }
@@ -186,23 +186,25 @@ void Context::attention(int layer, int m, int pos0) {
   // rounding per step), divided by the F32 sum of weights at the end.
   const AttnOps& aops = *attn_ops_;
   const size_t KVs = static_cast<size_t>(hp.n_embd_kv());
-  // Causal rows cost pos0 + i + 1 keys each, so contiguous chunks of rows would leave the
-  // last thread most of the work: part t takes jobs t, t + T, t + 2T, ... (row-major over
-  // heads), which splits every row's heads evenly.
-  const size_t n_jobs = static_cast<size_t>(m * n_head);
+  // One job per (row, KV head): its gqa query heads share the keys and values and run
+  // together. Causal rows cost pos0 + i + 1 keys each, so contiguous chunks of rows would leave
+  // the last thread most of the work: part t takes jobs t, t + T, t + 2T, ... (row-major over
+  // KV heads), which splits every row's heads evenly.
+  const int64_t n_head_kv = n_head / gqa;
+  const size_t n_jobs = static_cast<size_t>(m * n_head_kv);
   const size_t T = std::min(static_cast<size_t>(pool_->num_threads()), n_jobs);
   pool_->parallel_for(T, [&](size_t t_begin, size_t t_end, int thread) {
     ThreadScratch& ts = thread_scratch_[static_cast<size_t>(thread)];
     for (size_t t = t_begin; t < t_end; ++t) {
       for (size_t job = t; job < n_jobs; job += T) {
-        const int64_t i = static_cast<int64_t>(job) / n_head;
-        const int64_t h = static_cast<int64_t>(job) % n_head;
-        const int64_t kvh = h / gqa;
-        ops.quantize_row(GgmlType::kF16, q_.data() + i * Q + h * hd, ts.q16.data(), hd);
+        const int64_t i = static_cast<int64_t>(job) / n_head_kv;
+        const int64_t kvh = static_cast<int64_t>(job) % n_head_kv;
+        const int64_t q_off = i * Q + kvh * gqa * hd;
+        ops.quantize_row(GgmlType::kF16, q_.data() + q_off, ts.q16.data(), gqa * hd);
         const auto* q16 = reinterpret_cast<const uint16_t*>(ts.q16.data());
-        attention_row(aops, ops, q16, kv_.k_row(layer, 0) + kvh * hd, KVs,
-                      kv_.v_row(layer, 0) + kvh * hd, KVs, /*n_kv=*/pos0 + i + 1, hd, scale,
-                      ts.acc16.data(), attn_.data() + i * Q + h * hd);
+        attention_rows(aops, ops, static_cast<int>(gqa), q16, kv_.k_row(layer, 0) + kvh * hd, KVs,
+                       kv_.v_row(layer, 0) + kvh * hd, KVs, /*n_kv=*/pos0 + i + 1, hd, scale,
+                       ts.acc16.data(), attn_.data() + q_off);
       }
     }
   });

@@ -180,7 +180,7 @@ TEST(SimdAttention, FusedRowMatchesSteps) {
           if (ops.vec_dot == &simd::vec_dot && (t == "AVX2" || t.rfind("AVX3", 0) == 0) &&
               hd % (t == "AVX2" ? 8 : 16) == 0) {
             std::vector<float> direct(static_cast<size_t>(hd));
-            EXPECT_TRUE(simd::attn_ops().row(ops, q.data(), k.data() + hd, stride, v.data() + hd,
+            EXPECT_TRUE(simd::attn_ops().row(ops, 1, q.data(), k.data() + hd, stride, v.data() + hd,
                                              stride, n_kv, hd, scale, acc.data(), direct.data()))
                 << target << " hd " << hd;
           }
@@ -192,8 +192,77 @@ TEST(SimdAttention, FusedRowMatchesSteps) {
   std::vector<uint16_t> acc(64);
   std::vector<float> out(64);
   const std::vector<uint16_t> kv = random_halves(64, 3, 1.0f);
-  EXPECT_FALSE(simd::attn_ops().row(ref_ops(), kv.data(), kv.data(), 64, kv.data(), 64, 1, 64,
+  EXPECT_FALSE(simd::attn_ops().row(ref_ops(), 1, kv.data(), kv.data(), 64, kv.data(), 64, 1, 64,
                                     0.125f, acc.data(), out.data()));
+}
+
+// Several query heads over the same keys and values (GQA), fused two at a time: each equals
+// its own attention_row through the separate steps, bit for bit, for odd and even counts.
+TEST(SimdAttention, FusedRowsMatchStepsPerQuery) {
+  AttnOps steps = simd::attn_ops();
+  steps.row = nullptr;
+  uint32_t seed = 900;
+  for (int64_t hd : {int64_t{64}, int64_t{96}, int64_t{128}}) {
+    for (int nq : {1, 2, 3, 4}) {
+      const int64_t n_kv = 129;
+      const size_t stride = 2 * static_cast<size_t>(hd);
+      ++seed;
+      const std::vector<uint16_t> k =
+          random_halves(n_kv * static_cast<int64_t>(stride), seed, 1.0f);
+      const std::vector<uint16_t> v =
+          random_halves(n_kv * static_cast<int64_t>(stride), seed + 1, 1.0f);
+      const std::vector<uint16_t> q = random_halves(nq * hd, seed + 2, 4.0f);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      std::vector<uint16_t> acc(static_cast<size_t>(hd));
+      for_each_target([&](const char* target) {
+        const Ops& ops = best_ops();
+        std::vector<float> want(static_cast<size_t>(nq * hd));
+        std::vector<float> got(static_cast<size_t>(nq * hd), -7.0f);
+        for (int e = 0; e < nq; ++e)
+          attention_row(steps, ops, q.data() + e * hd, k.data(), stride, v.data(), stride, n_kv, hd,
+                        scale, acc.data(), want.data() + e * hd);
+        attention_rows(simd::attn_ops(), ops, nq, q.data(), k.data(), stride, v.data(), stride,
+                       n_kv, hd, scale, acc.data(), got.data());
+        EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << target << " hd " << hd << " nq " << nq;
+      });
+    }
+  }
+}
+
+// Every key a new maximum (scores rising): each step rescales, S = S * ms + 1. The fused
+// kernel must round S * ms before the add as the scalar steps do (a compiler may contract it
+// into an FMA inside FMA-enabled target code), and likewise the score product.
+TEST(SimdAttention, FusedRowRisingScoresMatchSteps) {
+  AttnOps steps = simd::attn_ops();
+  steps.row = nullptr;
+  for (int64_t hd : {int64_t{64}, int64_t{128}}) {
+    const int64_t n_kv = 400;
+    const std::vector<uint16_t> q = random_halves(hd, 77, 1.0f);
+    std::vector<uint16_t> k(static_cast<size_t>(n_kv * hd));
+    for (int64_t j = 0; j < n_kv; ++j)
+      for (int64_t d = 0; d < hd; ++d)
+        k[static_cast<size_t>(j * hd + d)] = fp32_to_fp16(fp16_to_fp32(q[static_cast<size_t>(d)]) *
+                                                          (0.05f + 0.01f * static_cast<float>(j)));
+    const std::vector<uint16_t> v = random_halves(n_kv * hd, 78, 1.0f);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    std::vector<uint16_t> acc(static_cast<size_t>(hd));
+    for_each_target([&](const char* target) {
+      for (int nq : {1, 2}) {
+        std::vector<uint16_t> qq;
+        for (int e = 0; e < nq; ++e) qq.insert(qq.end(), q.begin(), q.end());
+        std::vector<float> want(static_cast<size_t>(nq * hd));
+        std::vector<float> got(static_cast<size_t>(nq * hd), -7.0f);
+        for (int e = 0; e < nq; ++e)
+          attention_row(steps, best_ops(), qq.data() + e * hd, k.data(), hd, v.data(), hd, n_kv, hd,
+                        scale, acc.data(), want.data() + e * hd);
+        attention_rows(simd::attn_ops(), best_ops(), nq, qq.data(), k.data(), hd, v.data(), hd,
+                       n_kv, hd, scale, acc.data(), got.data());
+        EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << target << " hd " << hd << " nq " << nq;
+      }
+    });
+  }
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ const AttnOps& best_attn_ops() {
 void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const uint16_t* k,
                    size_t k_stride, const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd,
                    float scale, uint16_t* acc, float* out) {
-  if (a.row != nullptr && a.row(ops, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out))
+  if (a.row != nullptr && a.row(ops, 1, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out))
     return;
   std::memset(acc, 0, static_cast<size_t>(hd) * sizeof(uint16_t));
   float M = -INFINITY, S = 0.0f;
@@ -62,6 +62,17 @@ void attention_row(const AttnOps& a, const Ops& ops, const uint16_t* q16, const 
     S = S * ms + vs;
   }
   a.f16_to_f32_scaled(acc, S == 0.0f ? 0.0f : 1.0f / S, out, hd);
+}
+
+void attention_rows(const AttnOps& a, const Ops& ops, int nq, const uint16_t* q16,
+                    const uint16_t* k, size_t k_stride, const uint16_t* v, size_t v_stride,
+                    int64_t n_kv, int64_t hd, float scale, uint16_t* acc, float* out) {
+  if (a.row != nullptr && a.row(ops, nq, q16, k, k_stride, v, v_stride, n_kv, hd, scale, acc, out))
+    return;
+  for (int e = 0; e < nq; ++e)
+    attention_row(a, ops, q16 + static_cast<size_t>(e) * static_cast<size_t>(hd), k, k_stride, v,
+                  v_stride, n_kv, hd, scale, acc,
+                  out + static_cast<size_t>(e) * static_cast<size_t>(hd));
 }
 
 }  // namespace edgelm

@@ -93,7 +93,22 @@ void F16ToF32Scaled(const uint16_t* acc, float s, float* out, int64_t n) {
 // chunks of a 2-chunk stride into s0, odd ones into s1, a last odd chunk into s0.
 constexpr int64_t kMaxHd = 512;
 
-template <int kNC>
+// x rounded to float at this point: GCC contracts a * b + c into an FMA inside FMA-enabled
+// target code (-ffp-contract=fast), which the scalar steps (baseline code) never do; the empty
+// asm makes the product a value the compiler cannot fuse into a later add.
+HWY_INLINE float Rounded(float x) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+x"(x));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(x));
+#else
+  volatile float v = x;
+  x = v;
+#endif
+  return x;
+}
+
+template <int kNC, int kQ>
 HWY_INLINE void FusedRowImpl(const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t* v,
                              size_t vs, int64_t n_kv, int64_t hd, float scale, float* out) {
   const hn::ScalableTag<float> df;
@@ -102,54 +117,82 @@ HWY_INLINE void FusedRowImpl(const uint16_t* q16, const uint16_t* k, size_t ks, 
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int nc = kNC > 0 ? kNC : static_cast<int>(hd / N);
   constexpr int kCap = kNC > 0 ? kNC : 64;
-  V qv[kCap], acc[kCap];
-  for (int c = 0; c < nc; ++c) {
-    qv[c] = hn::PromoteTo(df, hn::LoadU(dh, as_f16(q16 + c * N)));
-    acc[c] = hn::Zero(df);
+  V qv[kQ][kCap], acc[kQ][kCap];
+  for (int e = 0; e < kQ; ++e) {
+    for (int c = 0; c < nc; ++c) {
+      qv[e][c] = hn::PromoteTo(df, hn::LoadU(dh, as_f16(q16 + e * hd + c * N)));
+      acc[e][c] = hn::Zero(df);
+    }
   }
   const int pairs = nc / 2;
-  float M = -INFINITY, S = 0.0f;
+  float M[kQ], S[kQ];
+  for (int e = 0; e < kQ; ++e) M[e] = -INFINITY, S[e] = 0.0f;
   for (int64_t j = 0; j < n_kv; ++j) {
     const hwy::float16_t* kj = as_f16(k + static_cast<size_t>(j) * ks);
-    auto s0 = hn::Zero(df), s1 = hn::Zero(df);
-    for (int c = 0; c < pairs; ++c) {
-      s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + 2 * c * N)), qv[2 * c], s0);
-      s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (2 * c + 1) * N)), qv[2 * c + 1], s1);
+    float s[kQ];
+    for (int e = 0; e < kQ; ++e) {
+      auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+      for (int c = 0; c < pairs; ++c) {
+        s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + 2 * c * N)), qv[e][2 * c], s0);
+        s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (2 * c + 1) * N)), qv[e][2 * c + 1],
+                        s1);
+      }
+      if (nc % 2 != 0)
+        s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (nc - 1) * N)), qv[e][nc - 1], s0);
+      s[e] = Rounded(hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1))) * scale);
     }
-    if (nc % 2 != 0)
-      s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (nc - 1) * N)), qv[nc - 1], s0);
-    const float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1))) * scale;
-    float ms = 1.0f, w = 1.0f;
-    if (s > M) {
-      const float m_old = M;
-      M = s;
-      ms = std::exp(m_old - M);
-      const auto vms = hn::Set(df, ms);
-      for (int c = 0; c < nc; ++c)
-        acc[c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::Mul(acc[c], vms)));
-    } else {
-      w = std::exp(s - M);
+    decltype(hn::Zero(df)) vw[kQ];
+    for (int e = 0; e < kQ; ++e) {
+      float ms = 1.0f, w = 1.0f;
+      if (s[e] > M[e]) {
+        const float m_old = M[e];
+        M[e] = s[e];
+        ms = std::exp(m_old - M[e]);
+        const auto vms = hn::Set(df, ms);
+        for (int c = 0; c < nc; ++c)
+          acc[e][c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::Mul(acc[e][c], vms)));
+      } else {
+        w = std::exp(s[e] - M[e]);
+      }
+      vw[e] = hn::Set(df, w);
+      S[e] = Rounded(S[e] * ms) + w;
     }
     const hwy::float16_t* vj = as_f16(v + static_cast<size_t>(j) * vs);
-    const auto vw = hn::Set(df, w);
     for (int c = 0; c < nc; ++c) {
       const auto x = hn::PromoteTo(df, hn::LoadU(dh, vj + c * N));
-      acc[c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::MulAdd(x, vw, acc[c])));
+      for (int e = 0; e < kQ; ++e)
+        acc[e][c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::MulAdd(x, vw[e], acc[e][c])));
     }
-    S = S * ms + w;
   }
-  const auto inv = hn::Set(df, S == 0.0f ? 0.0f : 1.0f / S);
-  for (int c = 0; c < nc; ++c) hn::StoreU(hn::Mul(acc[c], inv), df, out + c * N);
+  for (int e = 0; e < kQ; ++e) {
+    const auto inv = hn::Set(df, S[e] == 0.0f ? 0.0f : 1.0f / S[e]);
+    for (int c = 0; c < nc; ++c) hn::StoreU(hn::Mul(acc[e][c], inv), df, out + e * hd + c * N);
+  }
 }
 
-bool FusedRow(const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t* v, size_t vs,
-              int64_t n_kv, int64_t hd, float scale, float* out) {
+// nq queries (q16: nq x hd halves, out: nq x hd floats) over the same keys and values (the
+// query heads of one KV head): two at a time, so that two accumulator chains (each step is
+// FMA -> F16 -> F32, latency-bound) overlap and the key/value rows are loaded once.
+template <int kNC>
+HWY_INLINE void FusedRowsNC(int nq, const uint16_t* q16, const uint16_t* k, size_t ks,
+                            const uint16_t* v, size_t vs, int64_t n_kv, int64_t hd, float scale,
+                            float* out) {
+  int e = 0;
+  for (; e + 2 <= nq; e += 2)
+    FusedRowImpl<kNC, 2>(q16 + e * hd, k, ks, v, vs, n_kv, hd, scale, out + e * hd);
+  if (e < nq) FusedRowImpl<kNC, 1>(q16 + e * hd, k, ks, v, vs, n_kv, hd, scale, out + e * hd);
+}
+
+bool FusedRow(int nq, const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t* v,
+              size_t vs, int64_t n_kv, int64_t hd, float scale, float* out) {
 #if HWY_TARGET == HWY_SCALAR
-  (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale, (void)out;
+  (void)nq, (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale,
+      (void)out;
   return false;
 #else
   if constexpr (!kHwF16 || !HWY_NATIVE_FMA) {
-    (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale, (void)out;
+    (void)nq, (void)q16, (void)k, (void)ks, (void)v, (void)vs, (void)n_kv, (void)hd, (void)scale,
+        (void)out;
     return false;
   } else {
     const hn::ScalableTag<float> df;
@@ -157,16 +200,16 @@ bool FusedRow(const uint16_t* q16, const uint16_t* k, size_t ks, const uint16_t*
     if (hd <= 0 || hd % N != 0 || hd > kMaxHd || hd / N > 64) return false;
     switch (hd / N) {
       case 2:
-        FusedRowImpl<2>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        FusedRowsNC<2>(nq, q16, k, ks, v, vs, n_kv, hd, scale, out);
         break;
       case 4:
-        FusedRowImpl<4>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        FusedRowsNC<4>(nq, q16, k, ks, v, vs, n_kv, hd, scale, out);
         break;
       case 8:
-        FusedRowImpl<8>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        FusedRowsNC<8>(nq, q16, k, ks, v, vs, n_kv, hd, scale, out);
         break;
       default:
-        FusedRowImpl<0>(q16, k, ks, v, vs, n_kv, hd, scale, out);
+        FusedRowsNC<0>(nq, q16, k, ks, v, vs, n_kv, hd, scale, out);
     }
     return true;
   }
@@ -195,11 +238,11 @@ void f16_to_f32_scaled(const uint16_t* acc, float s, float* out, int64_t n) {
 }
 // The fused kernel computes scores exactly as simd::vec_dot's F16 product on the same target,
 // so it stands in only for that vec_dot.
-bool fused_row(const Ops& ops, const uint16_t* q16, const uint16_t* k, size_t k_stride,
+bool fused_row(const Ops& ops, int nq, const uint16_t* q16, const uint16_t* k, size_t k_stride,
                const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd, float scale,
                uint16_t* /*acc*/, float* out) {
   if (ops.vec_dot != &simd::vec_dot) return false;
-  return HWY_DYNAMIC_DISPATCH(FusedRow)(q16, k, k_stride, v, v_stride, n_kv, hd, scale, out);
+  return HWY_DYNAMIC_DISPATCH(FusedRow)(nq, q16, k, k_stride, v, v_stride, n_kv, hd, scale, out);
 }
 }  // namespace
 

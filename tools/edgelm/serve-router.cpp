@@ -143,7 +143,9 @@ class RoutedCompletion : public server::Completion {
     if (!r.status.ok()) return r.status;
     server::CompletionOutcome out;
     out.text = std::move(r.text);
-    out.prompt_tokens = r.decision.prompt_tokens;
+    out.prompt_tokens =
+        r.usage.prompt_tokens > 0 ? r.usage.prompt_tokens : r.decision.prompt_tokens;
+    out.completion_tokens = r.usage.completion_tokens;
     out.finish_reason = r.finish_reason == "length"      ? server::FinishReason::kLength
                         : r.finish_reason == "cancelled" ? server::FinishReason::kCancelled
                                                          : server::FinishReason::kStop;
@@ -152,7 +154,9 @@ class RoutedCompletion : public server::Completion {
     if (r.decision.target == RouteTarget::kDevice) {
       out.answered_by_model = model_id_;
       out.generation = std::move(device_->last_generation());
-      if (out.generation) out.completion_tokens = static_cast<int>(out.generation->tokens.size());
+      if (out.generation && out.completion_tokens == 0) {
+        out.completion_tokens = static_cast<int>(out.generation->tokens.size());
+      }
     }
     return out;
   }

@@ -29,6 +29,19 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+// OpenAI's usage object; missing or malformed fields count as 0 (the answer itself is fine).
+Usage usage_from_json(const nlohmann::json& u) {
+  Usage r;
+  if (!u.is_object()) return r;
+  auto field = [&](const char* k) {
+    if (!u.contains(k) || !u[k].is_number_integer()) return 0;
+    return static_cast<int>(std::clamp<int64_t>(u[k].get<int64_t>(), 0, 1 << 30));
+  };
+  r.prompt_tokens = field("prompt_tokens");
+  r.completion_tokens = field("completion_tokens");
+  return r;
+}
+
 }  // namespace
 
 // ---- SSE ----
@@ -47,6 +60,7 @@ Status SseParser::handle_event(std::string_view data) {
   if (j.contains("error")) {
     return Status::io(fmt::format("cloud stream: error event: {}", j["error"].dump()));
   }
+  if (j.contains("usage")) usage_ = usage_from_json(j["usage"]);
   if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) {
     return Status::ok_status();  // e.g. a usage-only chunk
   }
@@ -105,6 +119,7 @@ struct CloudClient::TryResult {
   bool delivered = false;  // some text reached the callback (never retry then)
   int http_status = 0;
   std::string text, finish_reason;
+  Usage usage;
 };
 
 CloudClient::CloudClient(CloudOptions options, CircuitBreaker::ClockMs clock)
@@ -140,6 +155,8 @@ std::string CloudClient::request_body(const RouteRequest& req) const {
   if (req.max_tokens > 0) j["max_tokens"] = req.max_tokens;
   j["temperature"] = req.temperature;
   j["stream"] = req.stream;
+  // Ask for the usage chunk, so a streamed cloud answer reports its token counts too.
+  if (req.stream) j["stream_options"] = {{"include_usage", true}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -282,6 +299,7 @@ CloudClient::TryResult CloudClient::try_once(const RouteRequest& req,
   r.delivered = !sse.text().empty();
   r.text = sse.text();
   r.finish_reason = sse.finish_reason();
+  r.usage = sse.usage();
 
   if (st.cancelled) {
     r.status = Status::cancelled("cloud: the caller stopped the stream");
@@ -329,6 +347,7 @@ CloudClient::TryResult CloudClient::try_once(const RouteRequest& req,
   if (j["choices"][0].contains("finish_reason") && j["choices"][0]["finish_reason"].is_string()) {
     r.finish_reason = j["choices"][0]["finish_reason"].get<std::string>();
   }
+  if (j.contains("usage")) r.usage = usage_from_json(j["usage"]);
   if (on_delta && !r.text.empty()) on_delta(r.text);
   return r;
 }
@@ -361,6 +380,7 @@ CloudOutcome CloudClient::complete(const RouteRequest& req, const DeltaCallback&
     out.tries.push_back(a);
     out.text = r.text;
     out.finish_reason = r.finish_reason;
+    out.usage = r.usage;
     out.status = r.status;
     if (r.status.ok()) {
       breaker_.record_success();

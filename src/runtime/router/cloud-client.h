@@ -41,6 +41,7 @@ struct CloudOutcome {
   Status status;              // OK or the last try's error
   std::string text;           // the answer (on failure: text already delivered, if any)
   std::string finish_reason;  // as the cloud sent it ("stop", "length")
+  Usage usage;                // as the cloud reported it (zeros when it did not)
   std::vector<RouteAttempt> tries;
 };
 
@@ -90,12 +91,15 @@ class SseParser {
   bool stopped() const { return stopped_; }
   const std::string& text() const { return text_; }
   const std::string& finish_reason() const { return finish_reason_; }
+  // From a chunk's "usage" object (a usage-only chunk with stream_options.include_usage).
+  const Usage& usage() const { return usage_; }
   int events() const { return events_; }
 
  private:
   Status handle_event(std::string_view data);
   DeltaCallback on_delta_;
   std::string buf_, text_, finish_reason_;
+  Usage usage_;
   bool done_ = false, stopped_ = false;
   int events_ = 0;
 };

@@ -72,10 +72,19 @@ struct RouteDecision {
 // Receives answer text as it is produced. Return false to stop.
 using DeltaCallback = std::function<bool(std::string_view text)>;
 
+// Token counts of an answer, OpenAI's "usage": the device's own counts, or what the cloud reported.
+struct Usage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+};
+
 struct RouteResult {
   Status status;              // OK, or why no answer could be produced (also in decision.reasons)
   std::string text;           // the whole answer (including any partial cloud text kept)
   std::string finish_reason;  // "stop", "length", "cancelled"
+  // Summed over the sides that produced text (a device answer the cloud continued counts both);
+  // prompt_tokens is the first side's.
+  Usage usage;
   RouteDecision decision;
 };
 

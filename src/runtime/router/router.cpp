@@ -88,6 +88,8 @@ bool Router::run_device(const RouteRequest& req, std::string_view continuation,
   res.decision.target = RouteTarget::kDevice;
   res.status = Status::ok_status();
   if (res.decision.prompt_tokens == 0) res.decision.prompt_tokens = a->stats.prompt_tokens;
+  if (res.usage.prompt_tokens == 0) res.usage.prompt_tokens = a->stats.prompt_tokens;
+  res.usage.completion_tokens += a->stats.generated_tokens;
   if (governor_stop) *governor_stop = a->governor_stop;
   if (tokens) *tokens = a->stats.generated_tokens;
   return true;
@@ -148,6 +150,8 @@ bool Router::run_cloud(const RouteRequest& req, const DeltaCallback& on_delta, R
     return false;
   }
   res.text += out.text;
+  if (res.usage.prompt_tokens == 0) res.usage.prompt_tokens = out.usage.prompt_tokens;
+  res.usage.completion_tokens += out.usage.completion_tokens;
   res.finish_reason = out.finish_reason.empty() ? "stop" : out.finish_reason;
   res.decision.target = RouteTarget::kCloud;
   res.status = Status::ok_status();

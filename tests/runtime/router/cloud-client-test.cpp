@@ -54,6 +54,18 @@ TEST(SseParser, SplitAnywhere) {
   }
   SseParser bad({});
   EXPECT_FALSE(bad.feed("data: {not json\n\n").ok());
+  // The usage-only chunk that stream_options.include_usage asks for.
+  SseParser with_usage({});
+  ASSERT_TRUE(with_usage
+                  .feed("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"
+                        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,"
+                        "\"completion_tokens\":3,\"total_tokens\":10}}\n\ndata: [DONE]\n\n")
+                  .ok());
+  EXPECT_EQ(with_usage.usage().prompt_tokens, 7);
+  EXPECT_EQ(with_usage.usage().completion_tokens, 3);
+  SseParser odd_usage({});
+  ASSERT_TRUE(odd_usage.feed("data: {\"usage\":{\"prompt_tokens\":\"many\"}}\n\n").ok());
+  EXPECT_EQ(odd_usage.usage().prompt_tokens, 0);
 }
 
 TEST(CloudClient, EndpointAndBody) {
@@ -69,6 +81,10 @@ TEST(CloudClient, EndpointAndBody) {
   EXPECT_EQ(j["messages"][0]["role"], "user");
   EXPECT_EQ(j["max_tokens"], 5);
   EXPECT_EQ(j["stream"], false);
+  EXPECT_FALSE(j.contains("stream_options"));
+  r.stream = true;
+  j = nlohmann::json::parse(a.request_body(r));
+  EXPECT_EQ(j["stream_options"]["include_usage"], true);
 }
 
 TEST(CloudClient, PlainAndStreamedAnswers) {

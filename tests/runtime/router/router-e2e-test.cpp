@@ -311,15 +311,41 @@ TEST(RouterEndToEnd, ServeWithCloudRoutesByHeader) {
       cli.Post("/v1/chat/completions", {{"x-edgelm-prefer", "cloud"}}, body, "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
+  {  // the cloud's own token counts come back as the answer's usage
+    const auto usage = nlohmann::json::parse(r->body)["usage"];
+    EXPECT_GT(usage["prompt_tokens"].get<int>(), 0) << r->body;
+    EXPECT_GT(usage["completion_tokens"].get<int>(), 0) << r->body;
+    EXPECT_LE(usage["completion_tokens"].get<int>(), 4) << r->body;
+  }
   EXPECT_EQ(cloud.chat_requests_settled(before + 1), before + 1);
+  {  // streamed through the edge: the cloud's usage chunk reaches the client's usage chunk
+    const std::string streamed =
+        R"({"model":"conf-llama-spm-f16","messages":[{"role":"user","content":"hi"}],)"
+        R"("max_tokens":4,"stream":true,"stream_options":{"include_usage":true}})";
+    auto s = cli.Post("/v1/chat/completions", {{"x-edgelm-prefer", "cloud"}}, streamed,
+                      "application/json");
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->status, 200) << s->body;
+    int completion_tokens = -1;
+    std::istringstream lines(s->body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("data: {", 0) != 0) continue;
+      const auto j = nlohmann::json::parse(line.substr(6));
+      if (j.contains("usage") && j["usage"].is_object()) {
+        completion_tokens = j["usage"]["completion_tokens"].get<int>();
+      }
+    }
+    EXPECT_GT(completion_tokens, 0) << s->body;
+    EXPECT_EQ(cloud.chat_requests_settled(before + 2), before + 2);
+  }
   r = cli.Post("/v1/chat/completions", {{"x-edgelm-privacy", "secret-ish"}}, body,
                "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400) << r->body;
   EXPECT_NE(r->body.find("x-edgelm-privacy"), std::string::npos) << r->body;
   std::printf(
-      "[ figures  ] serve --cloud: 3 device-only requests -> cloud +0 expected, 1 prefer "
-      "cloud -> cloud +%d\n",
+      "[ figures  ] serve --cloud: 3 device-only requests -> cloud +0 expected, 2 prefer "
+      "cloud -> cloud +%d (2 expected)\n",
       cloud.chat_requests() - before);
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "server-test-util.h"
 #include "server/http-server.h"
 #include "test_util.h"
 
@@ -18,18 +19,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kModel = "models/conf-llama-spm-q8_0.gguf";
-
-std::unique_ptr<LocalBackend> make_backend(const std::string& path, int parallel, int max_queue) {
-  LocalBackendOptions o;
-  o.model_path = path;
-  o.n_parallel = parallel;
-  o.max_queue = max_queue;
-  o.n_ctx = 128;
-  o.n_threads = 1;
-  auto b = LocalBackend::create(o);
-  EXPECT_TRUE(b.ok()) << b.status().to_string();
-  return b.ok() ? std::move(*b) : nullptr;
-}
 
 CompletionRequest chat_request(const std::string& text, int max_tokens) {
   CompletionRequest r;
@@ -53,7 +42,7 @@ TEST(LocalBackendTest, MissingModelFileIsAClearError) {
 
 TEST(LocalBackendTest, ModelsErrorsAndGeneration) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto b = make_backend(path, 1, 0);
+  auto b = make_small_backend(path, 1, 0);
   ASSERT_TRUE(b);
   ASSERT_EQ(b->models().size(), 1u);
   EXPECT_EQ(b->models()[0].id, "conf-llama-spm-q8_0");
@@ -111,7 +100,7 @@ TEST(LocalBackendTest, ModelsErrorsAndGeneration) {
 
 TEST(LocalBackendTest, ClientGoneCancels) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto b = make_backend(path, 1, 0);
+  auto b = make_small_backend(path, 1, 0);
   ASSERT_TRUE(b);
   auto r = chat_request("Hello", 50);
   r.temperature = 1.0f;
@@ -133,7 +122,7 @@ TEST(LocalBackendTest, ClientGoneCancels) {
 
 TEST(LocalBackendTest, BoundedFifoQueue) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto b = make_backend(path, 1, 2);
+  auto b = make_small_backend(path, 1, 2);
   ASSERT_TRUE(b);
   auto held = b->prepare(chat_request("a", 1));
   ASSERT_TRUE(held.ok());
@@ -169,7 +158,7 @@ TEST(LocalBackendTest, BoundedFifoQueue) {
 
 TEST(LocalBackendTest, HttpStreamingMatchesNonStreaming) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto b = make_backend(path, 2, 4);
+  auto b = make_small_backend(path, 2, 4);
   ASSERT_TRUE(b);
   ServerOptions so;
   so.port = 0;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "fake-backend.h"
+#include "server-test-util.h"
 #include "server/local-backend.h"
 #include "test_util.h"
 
@@ -14,16 +15,6 @@ namespace edgelm::server {
 namespace {
 
 constexpr const char* kModel = "models/conf-llama-spm-q8_0.gguf";
-
-std::unique_ptr<LocalBackend> backend(const std::string& path) {
-  LocalBackendOptions o;
-  o.model_path = path;
-  o.n_ctx = 128;
-  o.n_threads = 1;
-  auto b = LocalBackend::create(o);
-  EXPECT_TRUE(b.ok()) << b.status().to_string();
-  return b.ok() ? std::move(*b) : nullptr;
-}
 
 CompletionRequest ask(int max_tokens) {
   CompletionRequest r;
@@ -37,8 +28,8 @@ CompletionRequest ask(int max_tokens) {
 
 TEST(LocalProbe, ProbeLeavesThePromptCached) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto probed = backend(path);
-  auto plain = backend(path);
+  auto probed = make_small_backend(path);
+  auto plain = make_small_backend(path);
   ASSERT_TRUE(probed && plain);
   auto c = probed->prepare(ask(6));
   ASSERT_TRUE(c.ok()) << c.status().to_string();
@@ -61,7 +52,7 @@ TEST(LocalProbe, ProbeLeavesThePromptCached) {
 
 TEST(LocalProbe, BeforeTokenHookStopsTheAnswer) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  auto b = backend(path);
+  auto b = make_small_backend(path);
   ASSERT_TRUE(b);
   auto c = b->prepare(ask(12));
   ASSERT_TRUE(c.ok());

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "fake-backend.h"
+#include "server-test-util.h"
 #include "server/http-server.h"
 #include "server/local-backend.h"
 #include "test_util.h"
@@ -31,17 +32,6 @@ std::string fresh_db(const std::string& name) {
   const std::string p = edgelm::testing::temp_path(name);
   for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p + ext);
   return p;
-}
-
-std::vector<monitor::RequestFeatures> read_rows(const std::string& db) {
-  monitor::StoreOptions so;
-  so.create_if_missing = false;
-  auto store = monitor::FeatureStore::open(db, so);
-  EXPECT_TRUE(store.ok()) << store.status().to_string();
-  if (!store.ok()) return {};
-  auto rows = (*store)->recent(0);
-  EXPECT_TRUE(rows.ok()) << rows.status().to_string();
-  return rows.ok() ? *rows : std::vector<monitor::RequestFeatures>{};
 }
 
 // An HttpServer on a free loopback port over `backend`, recording into `mon`.
@@ -229,7 +219,7 @@ TEST(RequestMonitorTest, StoreStaysBounded) {
     }
   }
   (*mon)->flush();
-  const auto rows = read_rows(o.db_path);
+  const auto rows = read_monitor_rows(o.db_path);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows.front().output_tokens, 3);  // the newest three: max_tokens 3, 4, 5
   EXPECT_EQ(rows.back().output_tokens, 5);
@@ -237,19 +227,15 @@ TEST(RequestMonitorTest, StoreStaysBounded) {
 
 TEST(RequestMonitorTest, LocalRequestsBecomeRowsWithSaneFeaturesAndNoText) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  LocalBackendOptions lo;
-  lo.model_path = path;
-  lo.n_ctx = 128;
-  lo.n_threads = 1;
-  auto backend = LocalBackend::create(lo);
-  ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+  auto backend = make_small_backend(path);
+  ASSERT_TRUE(backend);
   RequestMonitorOptions o;
   o.db_path = fresh_db("monitor-local.db");
   auto mon = RequestMonitor::open(o);
   ASSERT_TRUE(mon.ok()) << mon.status().to_string();
   std::vector<int> completion_tokens;
   {
-    Served s(**backend, **mon);
+    Served s(*backend, **mon);
     for (int i = 0; i < 3; ++i) {
       auto r = s.post("/v1/chat/completions",
                       chat("conf-llama-spm-q8_0", "Tell me about rivers " + std::to_string(i), 6));
@@ -267,7 +253,7 @@ TEST(RequestMonitorTest, LocalRequestsBecomeRowsWithSaneFeaturesAndNoText) {
   }
   (*mon)->flush();
   EXPECT_EQ((*mon)->stats().errors, 0u);
-  const auto rows = read_rows(o.db_path);
+  const auto rows = read_monitor_rows(o.db_path);
   ASSERT_EQ(rows.size(), 4u);
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& f = rows[i];
@@ -294,12 +280,8 @@ TEST(RequestMonitorTest, LocalRequestsBecomeRowsWithSaneFeaturesAndNoText) {
 
 TEST(RequestMonitorTest, KeepTextStoresPromptAndAnswer) {
   EDGELM_REQUIRE_SHARED(path, kModel);
-  LocalBackendOptions lo;
-  lo.model_path = path;
-  lo.n_ctx = 128;
-  lo.n_threads = 1;
-  auto backend = LocalBackend::create(lo);
-  ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+  auto backend = make_small_backend(path);
+  ASSERT_TRUE(backend);
   RequestMonitorOptions o;
   o.db_path = fresh_db("monitor-text.db");
   o.keep_text = true;
@@ -307,14 +289,14 @@ TEST(RequestMonitorTest, KeepTextStoresPromptAndAnswer) {
   ASSERT_TRUE(mon.ok()) << mon.status().to_string();
   std::string answer;
   {
-    Served s(**backend, **mon);
+    Served s(*backend, **mon);
     auto r = s.post("/v1/chat/completions", chat("conf-llama-spm-q8_0", "Name a colour", 5));
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     answer = json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
   }
   (*mon)->flush();
-  const auto rows = read_rows(o.db_path);
+  const auto rows = read_monitor_rows(o.db_path);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].prompt_text.value_or("<none>"), "user: Name a colour\n");
   EXPECT_EQ(rows[0].output_text.value_or("<none>"), answer);

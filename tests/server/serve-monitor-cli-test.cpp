@@ -22,6 +22,7 @@
 
 #include "runtime/monitor/canary.h"
 #include "runtime/monitor/store.h"
+#include "server-test-util.h"
 #include "test_util.h"
 
 #ifndef EDGELM_SERVE_CLI
@@ -186,14 +187,8 @@ TEST(ServeMonitorCliTest, ServeRecordsRequestsAndMonitorReportReadsTheDb) {
   EXPECT_EQ(j["rows"], kRequests);
 
   // Baselines from the rows themselves: the same distribution (no alarm) and a shifted one.
-  monitor::StoreOptions so;
-  so.create_if_missing = false;
-  auto store = monitor::FeatureStore::open(db, so);
-  ASSERT_TRUE(store.ok()) << store.status().to_string();
-  auto rows = (*store)->recent(0);
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), static_cast<size_t>(kRequests));
-  store->reset();
+  const auto rows = read_monitor_rows(db);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kRequests));
   const std::string same_path = fresh("serve-monitor-same.json");
   rep = run_cli({"monitor", "baseline", "--from-db", db, "-o", same_path});
   ASSERT_EQ(rep.exit_code, 0) << rep.out;
@@ -255,13 +250,8 @@ TEST(ServeMonitorCliTest, CanaryRunsWhileIdleAndIsStored) {
   EXPECT_NE(serve.log().find("greedy agreement 1.000, token overlap 1.000: no alarm"),
             std::string::npos)
       << serve.log();  // the same model reproduces its baseline
-  monitor::StoreOptions so;
-  so.create_if_missing = false;
-  auto store = monitor::FeatureStore::open(db, so);
-  ASSERT_TRUE(store.ok()) << store.status().to_string();
-  auto rows = (*store)->recent(0, "canary");
-  ASSERT_TRUE(rows.ok());
-  EXPECT_GE(rows->size(), 4u);  // 2 prompts x 2 samples per run
+  const auto rows = read_monitor_rows(db, "canary");
+  EXPECT_GE(rows.size(), 4u);  // 2 prompts x 2 samples per run
 }
 
 // serve --cloud --monitor: the row says where each answer came from. Device answers (kept on
@@ -298,23 +288,18 @@ TEST(ServeMonitorCliTest, RoutedRequestsRecordWhereTheyRan) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(edge.stop(), 0) << edge.log();
-  monitor::StoreOptions so;
-  so.create_if_missing = false;
-  auto store = monitor::FeatureStore::open(db, so);
-  ASSERT_TRUE(store.ok()) << store.status().to_string();
-  auto rows = (*store)->recent(0);
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 3u) << edge.log();
+  const auto rows = read_monitor_rows(db);
+  ASSERT_EQ(rows.size(), 3u) << edge.log();
   for (int i = 0; i < 2; ++i) {
-    SCOPED_TRACE(monitor::to_json((*rows)[i]).dump());
-    EXPECT_EQ((*rows)[i].source, "request");
-    EXPECT_EQ((*rows)[i].model, "conf-llama-spm-q8_0");
-    EXPECT_LT((*rows)[i].mean_logprob, 0);  // the engine's figures
-    EXPECT_GT((*rows)[i].output_tokens, 0);
+    SCOPED_TRACE(monitor::to_json(rows[i]).dump());
+    EXPECT_EQ(rows[i].source, "request");
+    EXPECT_EQ(rows[i].model, "conf-llama-spm-q8_0");
+    EXPECT_LT(rows[i].mean_logprob, 0);  // the engine's figures
+    EXPECT_GT(rows[i].output_tokens, 0);
   }
-  SCOPED_TRACE(monitor::to_json((*rows)[2]).dump());
-  EXPECT_EQ((*rows)[2].source, "cloud");
-  EXPECT_GT((*rows)[2].latency_ms, 0);
+  SCOPED_TRACE(monitor::to_json(rows[2]).dump());
+  EXPECT_EQ(rows[2].source, "cloud");
+  EXPECT_GT(rows[2].latency_ms, 0);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "delta-test-util.h"
+#include "delta-patch-util.h"
 #include "runtime/update/delta.h"
 
 namespace edgelm::update {
@@ -31,7 +31,7 @@ using namespace edgelm::update::testing;
 
 TEST(DeltaRobustness, RandomMutationsNeverCrashOrMisbuild) {
   DeltaFixture fx("fuzz");
-  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks(1)).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kVocab, small_chunks(1)).ok());
   const auto patch = read_bytes(fx.patch_path);
   const auto want = read_bytes(fx.new_path);
   const auto old_bytes = read_bytes(fx.old_path);
@@ -187,7 +187,7 @@ TEST(DeltaRobustness, KilledApplyLeavesOldIntactAndRerunSucceeds) {
 
 TEST(DeltaRobustness, FullDiskOnARealFilesystem) {
   DeltaFixture fx("tmpfs");
-  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks(1)).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kAttention, small_chunks(1)).ok());
   ASSERT_GT(std::filesystem::file_size(fx.new_path), 100u * 1024);
   const std::string mnt = edgelm::testing::temp_path("tmpfs-mnt");
   std::filesystem::create_directories(mnt);

@@ -21,7 +21,6 @@
 #include "gguf/writer.h"
 #include "model_builder.h"
 #include "quant/quant.h"
-#include "runtime/update/delta.h"
 #include "test_util.h"
 
 namespace edgelm::update::testing {
@@ -176,16 +175,6 @@ inline Status write_variant(Variant v, const std::string& old_path, const std::s
   return Status::internal("unknown variant");
 }
 
-// Small chunks and a fast zstd level, so even the ~150 KB test model makes many records.
-inline DeltaOptions small_chunks(int threads = 2) {
-  DeltaOptions o;
-  o.zstd_level = 3;
-  o.threads = threads;
-  o.chunk_bytes = 4096;
-  o.ref_margin_bytes = 1024;
-  return o;
-}
-
 // Per-test temp paths, removed at the end.
 struct DeltaFixture {
   std::string old_path, new_path, patch_path, out_path;
@@ -194,12 +183,6 @@ struct DeltaFixture {
     new_path = edgelm::testing::temp_path(tag + "-new.gguf");
     patch_path = edgelm::testing::temp_path(tag + ".elmd");
     out_path = edgelm::testing::temp_path(tag + "-out.gguf");
-  }
-  // Writes the base model as old_path, its variant `v` as new_path and the patch between them.
-  Status make_patch(Variant v, const DeltaOptions& options) const {
-    RETURN_IF_ERROR(write_base(old_path));
-    RETURN_IF_ERROR(write_variant(v, old_path, new_path));
-    return make_delta(old_path, new_path, patch_path, options);
   }
   ~DeltaFixture() {
     for (const auto& p : {old_path, new_path, patch_path, out_path, out_path + ".elmd-partial",

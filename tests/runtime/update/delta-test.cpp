@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "delta-test-util.h"
+#include "delta-patch-util.h"
 
 namespace edgelm::update {
 namespace {
@@ -116,7 +116,7 @@ TEST(Delta, IdenticalFilesGiveATinyPatchOfCopies) {
 
 TEST(Delta, InfoNamesSourceAndTarget) {
   DeltaFixture fx("info");
-  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kVocab, small_chunks()).ok());
   auto info = read_delta_info(fx.patch_path);
   ASSERT_TRUE(info.ok()) << info.status().to_string();
   EXPECT_EQ(info->source_sha256, *sha256_file(fx.old_path));
@@ -131,7 +131,7 @@ TEST(Delta, InfoNamesSourceAndTarget) {
 
 TEST(Delta, InPlaceAndRepeatedApply) {
   DeltaFixture fx("inplace");
-  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kAttention, small_chunks()).ok());
   const auto want = read_bytes(fx.new_path);
   // Output == source: replaced atomically.
   Status s = apply_delta(fx.old_path, fx.patch_path, fx.old_path);
@@ -150,7 +150,7 @@ TEST(Delta, InPlaceAndRepeatedApply) {
 
 TEST(Delta, LeftoverPartialFileIsReused) {
   DeltaFixture fx("leftover");
-  ASSERT_TRUE(fx.make_patch(Variant::kMetadata, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kMetadata, small_chunks()).ok());
   write_bytes(fx.out_path + ".elmd-partial", std::vector<uint8_t>(1 << 20, 0xab));
   ASSERT_TRUE(apply_delta(fx.old_path, fx.patch_path, fx.out_path).ok());
   EXPECT_EQ(read_bytes(fx.out_path), read_bytes(fx.new_path));
@@ -159,7 +159,7 @@ TEST(Delta, LeftoverPartialFileIsReused) {
 
 TEST(Delta, WrongSourceNamesBothHashes) {
   DeltaFixture fx("wrongsrc");
-  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kAttention, small_chunks()).ok());
   const std::string other = edgelm::testing::temp_path("wrongsrc-other.gguf");
   ASSERT_TRUE(write_base(other, /*seed=*/7).ok());  // same size, other weights
   ASSERT_EQ(std::filesystem::file_size(other), std::filesystem::file_size(fx.old_path));
@@ -179,7 +179,7 @@ TEST(Delta, WrongSourceNamesBothHashes) {
 
 TEST(Delta, TamperedPatchIsRefusedBeforeWriting) {
   DeltaFixture fx("tamper");
-  ASSERT_TRUE(fx.make_patch(Variant::kVocab, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kVocab, small_chunks()).ok());
   const auto patch = read_bytes(fx.patch_path);
   const auto old_bytes = read_bytes(fx.old_path);
   const std::string bad = fx.patch_path + ".bad";
@@ -208,7 +208,7 @@ TEST(Delta, TamperedPatchIsRefusedBeforeWriting) {
 
 TEST(Delta, TruncatedPatchIsRefused) {
   DeltaFixture fx("trunc");
-  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kAttention, small_chunks()).ok());
   const auto patch = read_bytes(fx.patch_path);
   const std::string bad = fx.patch_path + ".short";
   for (size_t n : {size_t{0}, size_t{10}, size_t{151}, size_t{152}, size_t{300}, patch.size() / 2,
@@ -230,7 +230,7 @@ TEST(Delta, TruncatedPatchIsRefused) {
 
 TEST(Delta, WriteFailureLeavesNothing) {
   DeltaFixture fx("enospc");
-  ASSERT_TRUE(fx.make_patch(Variant::kAttention, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kAttention, small_chunks()).ok());
   const auto old_bytes = read_bytes(fx.old_path);
   for (uint64_t limit : {uint64_t{0}, uint64_t{1000}, uint64_t{50000}}) {
     uint64_t written = 0;
@@ -258,7 +258,7 @@ TEST(Delta, WriteFailureLeavesNothing) {
 
 TEST(Delta, UnwritableOutputIsAClearError) {
   DeltaFixture fx("unwritable");
-  ASSERT_TRUE(fx.make_patch(Variant::kMetadata, small_chunks()).ok());
+  ASSERT_TRUE(make_patch(fx, Variant::kMetadata, small_chunks()).ok());
   // Directory missing.
   const std::string missing = edgelm::testing::temp_path("no-such-dir") + "/out.gguf";
   Status s = apply_delta(fx.old_path, fx.patch_path, missing);

@@ -182,6 +182,20 @@ struct TransferState {
   bool cancelled = false;
 };
 
+// What every request to the cloud shares: the URL, the headers plus the API key (when set), no
+// signals, the connect timeout. Returns the header list, which the caller frees after the request.
+curl_slist* set_common_options(CURL* curl, const std::string& url, curl_slist* headers,
+                               const CloudOptions& options) {
+  if (!options.api_key.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + options.api_key).c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout_ms));
+  return headers;
+}
+
 size_t collect_body(char* p, size_t size, size_t n, void* user) {
   auto* b = static_cast<std::string*>(user);
   if (b->size() < (1u << 20)) b->append(p, size * n);
@@ -221,16 +235,7 @@ std::string CloudClient::model_for(const RouteRequest& req) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return "default";
   std::string body;
-  curl_slist* headers = nullptr;
-  std::string auth;
-  if (!options_.api_key.empty()) {
-    auth = "Authorization: Bearer " + options_.api_key;
-    headers = curl_slist_append(headers, auth.c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+  curl_slist* headers = set_common_options(curl, url, nullptr, options_);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::min(options_.timeout_ms, 5000)));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
@@ -272,19 +277,11 @@ CloudClient::TryResult CloudClient::try_once(const RouteRequest& req,
   headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(
       headers, req.stream ? "Accept: text/event-stream" : "Accept: application/json");
-  std::string auth;
-  if (!options_.api_key.empty()) {
-    auth = "Authorization: Bearer " + options_.api_key;
-    headers = curl_slist_append(headers, auth.c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  headers = set_common_options(curl, url, headers, options_);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
   if (options_.stall_timeout_s > 0) {
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);

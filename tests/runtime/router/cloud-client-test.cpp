@@ -109,6 +109,22 @@ TEST(CloudClient, PlainAndStreamedAnswers) {
   EXPECT_EQ(proxy.requests(), 2);
 }
 
+TEST(CloudClient, ApiKeyGoesWithEveryRequest) {
+  FaultProxy proxy;  // no upstream: its /v1/models is a 404, so the model falls back to "default"
+  CloudOptions o = fast_options(proxy.url());
+  o.api_key = "sk-test";
+  CloudClient cloud(o);
+  ASSERT_TRUE(cloud.complete(hello(false), {}).status.ok());
+  ASSERT_TRUE(cloud.complete(hello(true), {}).status.ok());
+  const std::vector<std::string> want = {
+      "GET /v1/models: Bearer sk-test", "POST /v1/chat/completions: Bearer sk-test",
+      "GET /v1/models: Bearer sk-test", "POST /v1/chat/completions: Bearer sk-test"};
+  EXPECT_EQ(proxy.authorizations(), want);
+  CloudClient anonymous(fast_options(proxy.url()));
+  ASSERT_TRUE(anonymous.complete(hello(false), {}).status.ok());
+  EXPECT_EQ(proxy.authorizations().back(), "POST /v1/chat/completions: ");
+}
+
 TEST(CloudClient, RetriesServerErrorsThenSucceeds) {
   FaultProxy proxy;
   CloudClient cloud(fast_options(proxy.url()));

@@ -29,7 +29,8 @@ class FaultProxy {
       : answer_(std::move(answer)) {
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
-    server_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+      note_authorization("GET /v1/models", req);
       std::string host;
       int port = 0;
       {
@@ -80,8 +81,17 @@ class FaultProxy {
     std::lock_guard<std::mutex> lock(mu_);
     return bodies_;
   }
+  // "METHOD PATH: <Authorization header>" of every request, in order.
+  std::vector<std::string> authorizations() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return authorizations_;
+  }
 
  private:
+  void note_authorization(const std::string& what, const httplib::Request& req) {
+    std::lock_guard<std::mutex> lock(mu_);
+    authorizations_.push_back(what + ": " + req.get_header_value("Authorization"));
+  }
   Fault take_fault() {
     std::lock_guard<std::mutex> lock(mu_);
     if (fault_ == Fault::kNone || fault_count_ == 0) return Fault::kNone;
@@ -136,6 +146,7 @@ class FaultProxy {
 
   void handle(const httplib::Request& req, httplib::Response& res) {
     requests_.fetch_add(1);
+    note_authorization("POST /v1/chat/completions", req);
     {
       std::lock_guard<std::mutex> lock(mu_);
       bodies_.push_back(req.body);
@@ -203,6 +214,7 @@ class FaultProxy {
   int slow_ms_ = 1500;
   std::atomic<int> requests_{0};
   std::vector<std::string> bodies_;
+  std::vector<std::string> authorizations_;
 };
 
 }  // namespace edgelm::router::testing

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <chrono>
 #include <optional>
 
 #include "base/log.h"
@@ -20,15 +19,6 @@ namespace edgelm::cli {
 namespace {
 
 using namespace edgelm::router;
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string governor_reason(const governor::Decision& d) {
-  return d.reason.empty() ? std::string("the governor refused")
-                          : fmt::format("{} ({})", d.reason, d.code);
-}
 
 // Installs the governor's per-token hook on an admitted completion; the outcome holds the
 // governor's last decision (its refusal when it stopped generation).
@@ -95,7 +85,7 @@ class LocalDevice : public DeviceBackend {
     a.finish_reason = server::finish_reason_name(out.finish_reason);
     a.stats.prompt_tokens = out.prompt_tokens;
     a.stats.generated_tokens = out.completion_tokens;
-    if (out.stopped_by_hook) a.governor_stop = governor_reason(outcome->last);
+    if (out.stopped_by_hook) a.governor_stop = governor_stop_reason(outcome->last);
     last_generation_ = std::move(out.generation);
     return a;
   }
@@ -238,7 +228,7 @@ class GovernedCompletion : public server::Completion {
     if (out.ok() && out->stopped_by_hook) {
       EDGELM_LOG_WARN("governor: stopped a generation after {} tokens (finish_reason \"{}\"): {}",
                       out->completion_tokens, server::finish_reason_name(out->finish_reason),
-                      governor_reason(outcome_->last));
+                      governor_stop_reason(outcome_->last));
     }
     return out;
   }
@@ -252,19 +242,19 @@ class GovernedBackend : public server::Backend {
  public:
   GovernedBackend(server::LocalBackend& local, std::shared_ptr<governor::Governor> gov,
                   int64_t max_defer_ms)
-      : local_(local), governor_(std::move(gov)), max_defer_ms_(max_defer_ms) {}
+      : local_(local), governor_(gov), check_(governor_check(std::move(gov), max_defer_ms)) {}
   std::vector<server::ModelInfo> models() const override { return local_.models(); }
   int queue_depth() const override { return local_.queue_depth(); }
   int active() const override { return local_.active(); }
 
   StatusOr<std::unique_ptr<server::Completion>> prepare(
       const server::CompletionRequest& request) override {
-    const governor::Decision d = governor_->before_request(now_s());
-    if (d.action == governor::Action::kRefuse ||
-        (d.action == governor::Action::kDefer && d.delay_ms > max_defer_ms_)) {
-      EDGELM_LOG_INFO("governor: request refused: {}", governor_reason(d));
+    // The same before-request rule the router applies (refuse, or a wait over max_defer_ms).
+    const GovernorVerdict v = check_(RouteRequest{});
+    if (!v.allow) {
+      EDGELM_LOG_INFO("governor: request refused: {}", v.reason);
       return Status::failed_precondition(
-          "The device governor does not allow running the model now: " + governor_reason(d) +
+          "The device governor does not allow running the model now: " + v.reason +
           ". Retry later.");
     }
     ASSIGN_OR_RETURN(std::unique_ptr<server::Completion> c, local_.prepare(request));
@@ -275,7 +265,7 @@ class GovernedBackend : public server::Backend {
  private:
   server::LocalBackend& local_;
   std::shared_ptr<governor::Governor> governor_;
-  int64_t max_defer_ms_;
+  GovernorCheck check_;
 };
 
 }  // namespace

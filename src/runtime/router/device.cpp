@@ -1,14 +1,13 @@
 // EngineDevice (see device.h).
 #include "runtime/router/device.h"
 
-#include <fmt/format.h>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "engine/chat.h"
 #include "runtime/governor/engine-hook.h"
+#include "runtime/router/governor-check.h"
 
 namespace edgelm::router {
 
@@ -144,9 +143,7 @@ StatusOr<DeviceAnswer> EngineDevice::generate(const RouteRequest& req,
   a.finish_reason = finish_reason(r.stop_reason);
   a.stats = r.stats;
   if (r.stop_reason == StopReason::kGovernor) {
-    const governor::Decision& d = hook_outcome->last;
-    a.governor_stop = d.reason.empty() ? std::string("the governor refused")
-                                       : fmt::format("{} ({})", d.reason, d.code);
+    a.governor_stop = governor_stop_reason(hook_outcome->last);
   }
   if (r.stats.decode_tps() > 0) {
     const double prev = tps_ewma_.load();

@@ -30,4 +30,9 @@ GovernorCheck governor_check(std::shared_ptr<governor::Governor> governor, int64
   };
 }
 
+std::string governor_stop_reason(const governor::Decision& d) {
+  return d.reason.empty() ? std::string("the governor refused")
+                          : fmt::format("{} ({})", d.reason, d.code);
+}
+
 }  // namespace edgelm::router

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "runtime/governor/governor.h"
 #include "runtime/router/policy.h"
@@ -16,5 +17,8 @@ namespace edgelm::router {
 
 GovernorCheck governor_check(std::shared_ptr<governor::Governor> governor,
                              int64_t max_defer_ms = 1000);
+
+// Why the governor stopped a generation, from its last decision: "reason (code)".
+std::string governor_stop_reason(const governor::Decision& d);
 
 }  // namespace edgelm::router

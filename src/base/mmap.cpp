@@ -64,6 +64,13 @@ StatusOr<MappedFile> MappedFile::open(const std::string& path) {
   return f;
 }
 
+void MappedFile::release_pages(const void* p, size_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto lo = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const auto hi = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 void MappedFile::advise_willneed() const {
   if (data_ && size_) madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
 }

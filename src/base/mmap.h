@@ -31,6 +31,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Hint the kernel to read ahead (sequential access); best effort.
   void advise_willneed() const;
+  // Drops the whole pages inside [p, p + n) (a range of this or any read-only file mapping)
+  // from the process's resident set, e.g. after copying them elsewhere; a later read faults
+  // them back in from the file. Best effort.
+  static void release_pages(const void* p, size_t n);
 
  private:
   std::string path_;

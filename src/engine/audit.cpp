@@ -102,7 +102,14 @@ LoadAudit audit_model(const Model& model) {
       ta.exec_type = r.exec_type;
       ta.exec_bytes = r.exec_bytes;
       ta.converted = r.converted;
+      ta.layout = r.layout;
       ta.note = r.reason;
+      if (r.layout != PackedLayout::kNone) {
+        ta.note = fmt::format("repacked at load to {} (same precision, interleaved rows)",
+                              packed_layout_name(r.layout));
+        ++a.n_repacked;
+        a.repacked_heap_bytes += r.exec_bytes;
+      }
       ++a.n_used;
       a.expected_bytes += ta.file_bytes;
       if (r.converted) {
@@ -151,9 +158,13 @@ std::string LoadAudit::to_text() const {
                    n_converted ? " (kernels do NOT run the stored quantization for these)" : "");
   s += fmt::format("  expected memory:     {} (used tensors as stored in the file)\n",
                    mib(expected_bytes));
-  s += fmt::format("  actual memory:       {} (mapped {} + converted copies {})\n",
-                   mib(actual_bytes), mib(actual_bytes - converted_heap_bytes),
-                   mib(converted_heap_bytes));
+  s +=
+      fmt::format("  repacked at load:    {}{}\n", n_repacked,
+                  n_repacked ? " (same type and precision, rows interleaved for the kernels)" : "");
+  s += fmt::format(
+      "  actual memory:       {} (mapped {} + converted copies {} + repacked copies {})\n",
+      mib(actual_bytes), mib(actual_bytes - converted_heap_bytes - repacked_heap_bytes),
+      mib(converted_heap_bytes), mib(repacked_heap_bytes));
   if (expected_bytes > 0) {
     s += fmt::format("  actual / expected:   {:.3f}\n",
                      static_cast<double>(actual_bytes) / static_cast<double>(expected_bytes));
@@ -179,17 +190,23 @@ nlohmann::json LoadAudit::to_json() const {
                             {"exec_type", type_name(t.exec_type)},
                             {"used", t.used},
                             {"converted", t.converted},
+                            {"layout", packed_layout_name(t.layout)},
                             {"note", t.note},
                             {"file_bytes", t.file_bytes},
                             {"exec_bytes", t.exec_bytes},
                             {"mapped_bytes", t.mapped_bytes},
                             {"resident_bytes", t.resident_bytes}});
   }
-  j["summary"] = {
-      {"tensors", tensors.size()},        {"used", n_used},
-      {"converted", n_converted},         {"expected_bytes", expected_bytes},
-      {"actual_bytes", actual_bytes},     {"converted_heap_bytes", converted_heap_bytes},
-      {"resident_bytes", resident_bytes}, {"resident_known", resident_known}};
+  j["summary"] = {{"tensors", tensors.size()},
+                  {"used", n_used},
+                  {"converted", n_converted},
+                  {"repacked", n_repacked},
+                  {"repacked_heap_bytes", repacked_heap_bytes},
+                  {"expected_bytes", expected_bytes},
+                  {"actual_bytes", actual_bytes},
+                  {"converted_heap_bytes", converted_heap_bytes},
+                  {"resident_bytes", resident_bytes},
+                  {"resident_known", resident_known}};
   return j;
 }
 

@@ -27,8 +27,11 @@ struct TensorAudit {
   std::string shape;  // "[256, 32000]"
   GgmlType stored_type = GgmlType::kF32;
   GgmlType exec_type = GgmlType::kF32;
-  bool used = false;          // bound by the model (false: in the file but never read)
-  bool converted = false;     // copied to exec_type at load
+  bool used = false;       // bound by the model (false: in the file but never read)
+  bool converted = false;  // copied to exec_type at load
+  // Repacked at load into an interleaved layout of the same type (a heap copy of the same size;
+  // same precision, only the byte order changes): "q4_0x16"; kNone otherwise.
+  PackedLayout layout = PackedLayout::kNone;
   std::string note;           // the loader's reason for a conversion
   size_t file_bytes = 0;      // bytes in the file (stored type)
   size_t exec_bytes = 0;      // bytes the kernels read (exec type; heap copy when converted)
@@ -45,6 +48,8 @@ struct LoadAudit {
   size_t expected_bytes = 0;  // tensor bytes of the used tensors as stored in the file
   size_t actual_bytes = 0;    // mapped bytes still used + heap bytes of converted tensors
   size_t converted_heap_bytes = 0;
+  size_t repacked_heap_bytes = 0;  // heap bytes of repacked tensors (also in actual_bytes)
+  size_t n_repacked = 0;
   size_t resident_bytes = 0;  // resident mapped bytes of all tensors
   size_t n_used = 0;
   size_t n_converted = 0;

@@ -1,4 +1,5 @@
-// vec_dot_type(), best_ops() (SIMD when linked, EDGELM_KERNELS=ref override) and matmul().
+// vec_dot_type(), best_ops() (SIMD when linked, EDGELM_KERNELS=ref override), matmul() and
+// dot_rows() (ggml rows or weights repacked at load).
 #include "kernels/kernels.h"
 
 #include <algorithm>
@@ -41,8 +42,46 @@ const Ops& best_ops() {
   return ref_ops();
 }
 
+void dot_rows(const Ops& ops, GgmlType wt, PackedLayout layout, int64_t n, const void* w,
+              int64_t rows, int64_t r0, int64_t r1, const void* xq, float* y) {
+  const size_t w_row = row_size(wt, n);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  auto plain = [&](int64_t a, int64_t b) {
+    if (a >= b) return;
+    if (ops.vec_dot_rows != nullptr) {
+      ops.vec_dot_rows(wt, n, wb + static_cast<size_t>(a) * w_row, w_row, b - a, xq, y + a);
+    } else {
+      for (int64_t i = a; i < b; ++i)
+        y[i] = ops.vec_dot(wt, n, wb + static_cast<size_t>(i) * w_row, xq);
+    }
+  };
+  const int64_t G = packed_group_rows(layout);
+  if (G == 0) return plain(r0, r1);
+  const int64_t packed_end = rows / G * G;  // rows past it keep the ggml layout
+  const int64_t pe = std::min(r1, packed_end);
+  thread_local std::vector<uint8_t> row;
+  auto one = [&](int64_t i) {  // a row of a group that is cut, or a table without packed kernels
+    row.resize(w_row);
+    const int64_t g = i / G * G;
+    unpack_row(layout, n, wb + static_cast<size_t>(g) * w_row, static_cast<int>(i - g), row.data());
+    y[i] = ops.vec_dot(wt, n, row.data(), xq);
+  };
+  int64_t r = r0;
+  if (ops.vec_dot_packed != nullptr) {
+    for (; r < pe && r % G != 0; ++r) one(r);
+    const int64_t ng = r < pe ? (pe - r) / G : 0;
+    if (ng > 0) {
+      ops.vec_dot_packed(layout, n, wb + static_cast<size_t>(r) * w_row, ng, xq, y + r);
+      r += ng * G;
+    }
+  }
+  for (; r < pe; ++r) one(r);
+  plain(std::max(r0, packed_end), r1);
+}
+
 void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_t rows, int64_t n,
-            const float* x, int64_t m, float* y, std::vector<uint8_t>& scratch) {
+            const float* x, int64_t m, float* y, std::vector<uint8_t>& scratch,
+            PackedLayout layout) {
   if (rows <= 0 || m <= 0) return;
   const GgmlType vt = vec_dot_type(wt);
   const size_t w_row = row_size(wt, n);
@@ -67,6 +106,38 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
   }
 
   const auto* wb = static_cast<const uint8_t*>(w);
+  if (const int64_t G = packed_group_rows(layout); G > 0) {
+    // Repacked weights: groups across threads; per thread, activation panels as below, whole
+    // groups through gemm_packed, any other row through dot_rows.
+    constexpr size_t kPanelBytes = size_t{256} << 10;
+    const size_t panel = std::max<size_t>(4, (kPanelBytes / x_row) & ~size_t{3});
+    const size_t mm = static_cast<size_t>(m);
+    const int64_t packed_end = rows / G * G;
+    pool.parallel_for(
+        static_cast<size_t>(rows),
+        [&](size_t b, size_t e, int) {
+          const auto rb = static_cast<int64_t>(b), re = static_cast<int64_t>(e);
+          for (size_t c0 = 0; c0 < mm; c0 += panel) {
+            const size_t cn = std::min(panel, mm - c0);
+            int64_t r = rb;
+            if (ops.gemm_packed != nullptr && m > 1 && rb % G == 0) {
+              const int64_t ng = (std::min(re, packed_end) - rb) / G;
+              if (ng > 0) {
+                ops.gemm_packed(layout, n, wb + b * w_row, ng, xq + c0 * x_row, x_row,
+                                static_cast<int64_t>(cn), y + c0 * static_cast<size_t>(rows) + b,
+                                static_cast<size_t>(rows));
+                r += ng * G;
+              }
+            }
+            if (r >= re) continue;
+            for (size_t c = c0; c < c0 + cn; ++c)
+              dot_rows(ops, wt, layout, n, w, rows, r, re, xq + c * x_row,
+                       y + c * static_cast<size_t>(rows));
+          }
+        },
+        static_cast<size_t>(G));
+    return;
+  }
   if (m > 1 && ops.gemm_tile != nullptr) {
     // Prefill: weight rows across threads (multiples of the 4-row register tile); each thread
     // walks the activations in panels that stay in L2 (~256 KiB), and gemm_tile reuses every

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/threadpool.h"
+#include "quant/repack.h"
 #include "quant/types.h"
 
 namespace edgelm {
@@ -52,6 +53,18 @@ struct Ops {
   void (*gemm_tile)(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t nrows,
                     const void* xq, size_t x_stride, int64_t ncols, float* y,
                     size_t y_stride) = nullptr;
+  // Optional (may be nullptr; added after gemm_tile): products on weights repacked at load
+  // (quant/repack.h). packed_layout(wt) is the layout these kernels multiply faster than the
+  // ggml rows (kNone: keep the file's layout; the loader asks best_ops()).
+  PackedLayout (*packed_layout)(GgmlType wt) = nullptr;
+  // y[r] for the rows of `ngroups` whole groups starting at w, equal to vec_dot on the unpacked
+  // rows up to float summation order. Null: dot_rows() unpacks row by row (slow, exact).
+  void (*vec_dot_packed)(PackedLayout layout, int64_t n, const void* w, int64_t ngroups,
+                         const void* xq, float* y) = nullptr;
+  // Batched: y[c * y_stride + r] for the rows of ngroups groups and ncols activation rows.
+  void (*gemm_packed)(PackedLayout layout, int64_t n, const void* w, int64_t ngroups,
+                      const void* xq, size_t x_stride, int64_t ncols, float* y,
+                      size_t y_stride) = nullptr;
 };
 
 // Whether ops.vec_dot accepts weights of type wt (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
@@ -71,7 +84,16 @@ const Ops* simd_ops_or_null();
 // Y[m, rows] = X[m, n] * W^T, W stored as `rows` rows of n elements of type wt (ggml layout:
 // ne0 = n, ne1 = rows). Quantizes X once, splits rows (and m for prefill) across the pool.
 // `scratch` grows as needed for the quantized activations.
+// `layout` says how W is stored (kNone: ggml rows; else repacked at load, quant/repack.h).
 void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_t rows, int64_t n,
-            const float* x, int64_t m, float* y, std::vector<uint8_t>& scratch);
+            const float* x, int64_t m, float* y, std::vector<uint8_t>& scratch,
+            PackedLayout layout = PackedLayout::kNone);
+
+// y[r] = product of row r of W (rows rows of n elements of type wt, stored in `layout`) with
+// one activation row quantized to vec_dot_type(wt), for r in [r0, r1). Whole packed groups go
+// to ops.vec_dot_packed; rows of a group cut by r0/r1 (and every row when the table has no
+// packed kernel) are unpacked one at a time and go to ops.vec_dot.
+void dot_rows(const Ops& ops, GgmlType wt, PackedLayout layout, int64_t n, const void* w,
+              int64_t rows, int64_t r0, int64_t r1, const void* xq, float* y);
 
 }  // namespace edgelm

@@ -245,7 +245,8 @@ void Context::matvec(std::initializer_list<MatVec> mvs, const float* x) {
   for (const MatVec& mv : mvs) {
     if (vec_dot_type(mv.t->type) != vt || mv.t->ne0 != n) {
       for (const MatVec& m1 : mvs)
-        matmul(ops, *pool_, m1.t->type, m1.t->data, m1.t->ne1, m1.t->ne0, x, 1, m1.y, mm_scratch_);
+        matmul(ops, *pool_, m1.t->type, m1.t->data, m1.t->ne1, m1.t->ne0, x, 1, m1.y, mm_scratch_,
+               m1.t->layout);
       return;
     }
     total += static_cast<size_t>(mv.t->ne1);
@@ -272,14 +273,8 @@ void Context::matvec(std::initializer_list<MatVec> mvs, const float* x) {
 }
 
 void Context::dot_rows(const TensorRef& t, size_t r0, size_t r1, const void* xq, float* y) const {
-  const Ops& ops = *ops_;
-  const size_t w_row = t.row_bytes();
-  if (ops.vec_dot_rows != nullptr) {
-    ops.vec_dot_rows(t.type, t.ne0, t.data + r0 * w_row, w_row, static_cast<int64_t>(r1 - r0), xq,
-                     y + r0);
-  } else {
-    for (size_t r = r0; r < r1; ++r) y[r] = ops.vec_dot(t.type, t.ne0, t.data + r * w_row, xq);
-  }
+  edgelm::dot_rows(*ops_, t.type, t.layout, t.ne0, t.data, t.ne1, static_cast<int64_t>(r0),
+                   static_cast<int64_t>(r1), xq, y);
 }
 
 void Context::ffn_swiglu_m1(const TensorRef& gate, const TensorRef& up, const float* x) {
@@ -336,7 +331,7 @@ void Context::forward(const int32_t* tokens, int m, int out_first, float* out) {
     if (rows_m == 1) {
       matvec({{&t, y}}, x);
     } else {
-      matmul(ops, pool, t.type, t.data, t.ne1, t.ne0, x, rows_m, y, mm_scratch_);
+      matmul(ops, pool, t.type, t.data, t.ne1, t.ne0, x, rows_m, y, mm_scratch_, t.layout);
     }
   };
 

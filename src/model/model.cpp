@@ -24,6 +24,7 @@ StatusOr<std::unique_ptr<Model>> Model::from_gguf(std::unique_ptr<GgufFile> file
   if (!policy.ok()) return policy.status();
   for (GgmlType t : options.disabled_types) policy->disabled_types.push_back(t);
   policy->strict_quant = options.strict_quant;
+  policy->repack = policy->repack && options.repack;
   ASSIGN_OR_RETURN(m->weights_, bind_weights(*m->file_, m->hparams_, *policy));
   size_t n_converted = 0;
   const TensorLoadRecord* first = nullptr;

@@ -26,6 +26,9 @@ struct ModelOptions {
   std::vector<GgmlType> disabled_types = {};
   // Refuse to load (failed_precondition) when any tensor would be converted at load.
   bool strict_quant = false;
+  // Repack matrices into the kernels' faster interleaved layout at load (model/weights.h);
+  // false keeps every matrix in the mapped file (so does EDGELM_REPACK=0).
+  bool repack = true;
 };
 
 class Model {

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "base/mmap.h"
 #include "kernels/kernels.h"
 #include "quant/quant.h"
 
@@ -85,7 +86,7 @@ class Binder {
         if (rec.name == name) r.type = rec.exec_type;
       auto it = converted_.find(t);
       if (it != converted_.end()) r.data = it->second;
-      return r;
+      return r;  // (token_embd, the only tensor bound twice, is never repacked)
     }
     total_ += t->nbytes;
     TensorLoadRecord rec;
@@ -96,6 +97,9 @@ class Binder {
     if (shape.size() > 1 && !can_execute(policy_, t->type)) {
       ASSIGN_OR_RETURN(r, convert(r, name, rec));
       converted_[t] = r.data;
+    } else if (shape.size() > 1 && policy_.repack && name != "token_embd.weight") {
+      // (token_embd is also read row by row for the embeddings: never repacked, even if tied.)
+      repack(r, rec);
     }
     w_.load_records.push_back(std::move(rec));
     return r;
@@ -136,6 +140,22 @@ class Binder {
     return r;
   }
 
+  // Rewrites `r` into the layout best_ops() multiplies fastest, if it has one for r's type.
+  void repack(TensorRef& r, TensorLoadRecord& rec) {
+    const Ops& ops = best_ops();
+    if (ops.packed_layout == nullptr) return;
+    const PackedLayout layout = ops.packed_layout(r.type);
+    if (layout == PackedLayout::kNone || r.ne1 < packed_group_rows(layout)) return;
+    const size_t bytes = r.row_bytes() * static_cast<size_t>(r.ne1);
+    auto buf = std::make_shared<std::vector<uint8_t>>(bytes);
+    repack_rows(layout, r.ne0, r.data, buf->data(), r.ne1);
+    MappedFile::release_pages(r.data, bytes);  // the copy replaces them
+    r.data = buf->data();
+    r.layout = rec.layout = layout;
+    w_.repacked_bytes += bytes;
+    w_.converted_storage.push_back(std::move(buf));
+  }
+
   const GgufFile& f_;
   const LoadPolicy& policy_;
   Weights& w_;
@@ -155,6 +175,14 @@ bool has_matrix_kernel(GgmlType t) { return is_supported_matrix_type(t); }
 
 StatusOr<LoadPolicy> LoadPolicy::from_env() {
   LoadPolicy p;
+  if (const char* rp = std::getenv("EDGELM_REPACK")) {
+    const std::string v(rp);
+    if (v != "0" && v != "1") {
+      return Status::invalid_argument(
+          fmt::format("EDGELM_REPACK='{}': expected 0 (keep the file's layout) or 1", v));
+    }
+    p.repack = v == "1";
+  }
   const char* env = std::getenv("EDGELM_DISABLE_KERNEL");
   if (!env) return p;
   std::string s(env);

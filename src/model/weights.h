@@ -10,6 +10,10 @@
 // EDGELM_DISABLE_KERNEL=q4_K,q6_K) is converted once at load to F16 (F32 if F16 is disabled
 // too) into memory owned by Weights; every bound tensor gets a TensorLoadRecord saying what was
 // stored and what the kernels execute. With LoadPolicy::strict_quant a conversion is an error.
+// A matrix whose type the CPU's kernels multiply faster in an interleaved layout (Q4_0 on x86:
+// quant/repack.h) is repacked once at load into memory owned by Weights (same bytes, same
+// precision, rows reordered in groups; its file pages are then dropped from the resident set);
+// LoadPolicy::repack = false or EDGELM_REPACK=0 keeps every matrix in the mapped file.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include "base/status.h"
 #include "gguf/reader.h"
 #include "model/hparams.h"
+#include "quant/repack.h"
 #include "quant/types.h"
 
 namespace edgelm {
@@ -31,6 +36,9 @@ struct TensorRef {
   const uint8_t* data = nullptr;
   int64_t ne0 = 0;
   int64_t ne1 = 1;
+  // kNone: ggml rows (row(i) is valid); else repacked at load: whole groups interleaved, rows
+  // past the last whole group in the ggml layout (use kernels' dot_rows / matmul).
+  PackedLayout layout = PackedLayout::kNone;
 
   explicit operator bool() const { return data != nullptr; }
   size_t row_bytes() const { return row_size(type, ne0); }
@@ -51,13 +59,14 @@ struct LayerWeights {
 // What the loader did with one bound tensor (see engine/audit.h for the report).
 struct TensorLoadRecord {
   std::string name;
-  GgmlType stored_type = GgmlType::kF32;  // type in the file
-  GgmlType exec_type = GgmlType::kF32;    // type the kernels run on
-  size_t stored_bytes = 0;                // bytes in the file (mapped)
-  size_t exec_bytes = 0;                  // bytes the kernels read (== stored unless converted)
-  const uint8_t* mapped = nullptr;        // the tensor's bytes in the mapping
-  bool converted = false;                 // copied to exec_type at load (heap memory)
-  std::string reason;                     // why it was converted ("" otherwise)
+  GgmlType stored_type = GgmlType::kF32;      // type in the file
+  GgmlType exec_type = GgmlType::kF32;        // type the kernels run on
+  size_t stored_bytes = 0;                    // bytes in the file (mapped)
+  size_t exec_bytes = 0;                      // bytes the kernels read (== stored unless converted)
+  const uint8_t* mapped = nullptr;            // the tensor's bytes in the mapping
+  bool converted = false;                     // copied to exec_type at load (heap memory)
+  PackedLayout layout = PackedLayout::kNone;  // repacked at load (heap memory, same type)
+  std::string reason;                         // why it was converted ("" otherwise)
 };
 
 // How the loader treats matrix types.
@@ -66,8 +75,12 @@ struct LoadPolicy {
   std::vector<GgmlType> disabled_types = {};
   // A tensor that would be converted at load is an error instead.
   bool strict_quant = false;
+  // Repack matrices the kernels multiply faster in an interleaved layout (a heap copy of the
+  // same size replaces the mapped pages). EDGELM_REPACK=0 turns it off.
+  bool repack = true;
   // disabled_types from EDGELM_DISABLE_KERNEL (comma-separated ggml type names, e.g. "q4_K,q6_K";
-  // case-insensitive). Unknown names are an error naming the variable.
+  // case-insensitive), repack from EDGELM_REPACK ("0" turns it off). Unknown names are an error
+  // naming the variable.
   static StatusOr<LoadPolicy> from_env();
 };
 
@@ -82,7 +95,8 @@ struct Weights {
   // One per bound tensor (tied output counted once), in binding order.
   std::vector<TensorLoadRecord> load_records;
   size_t converted_bytes = 0;  // heap bytes of converted tensors
-  // Owns the converted tensors' data (shared so that copies of Weights stay valid).
+  size_t repacked_bytes = 0;   // heap bytes of repacked tensors
+  // Owns the converted and repacked tensors' data (shared so that copies of Weights stay valid).
   std::vector<std::shared_ptr<const std::vector<uint8_t>>> converted_storage;
 };
 

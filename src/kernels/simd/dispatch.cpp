@@ -42,6 +42,9 @@ Ops make_ops() {
   ops.axpy = &simd::axpy;
   ops.vec_dot_rows = &simd::vec_dot_rows;
   ops.gemm_tile = &simd::gemm_tile;
+  ops.packed_layout = &simd::packed_layout;
+  ops.vec_dot_packed = &simd::vec_dot_packed;
+  ops.gemm_packed = &simd::gemm_packed;
   return ops;
 }
 

@@ -46,6 +46,14 @@ void gemm_tile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t n
 // vec_dot_rows, which is still correct).
 bool gemm_tiled(GgmlType wt);
 
+// Products on weights repacked at load (the Ops fields of the same name; simd/packed.cpp):
+// packed_layout(wt) is kQ4_0x16 for Q4_0 on x86 (AVX2 and up), else kNone.
+PackedLayout packed_layout(GgmlType wt);
+void vec_dot_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                    float* y);
+void gemm_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                 size_t x_stride, int64_t ncols, float* y, size_t y_stride);
+
 // Which types / vec_dot types have SIMD code (others go to ref_ops()).
 bool has_vec_dot(GgmlType wt);
 bool has_quantize_row(GgmlType type);

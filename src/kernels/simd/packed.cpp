@@ -1,0 +1,288 @@
+// Products on weights repacked at load into quant/repack.h's kQ4_0x16 layout (16 Q4_0 rows
+// interleaved 4 bytes at a time): one 512-bit load holds a lane per row, so one broadcast of 4
+// activation bytes feeds 16 rows, the 16 block scales convert in one instruction, and no
+// horizontal sum is left at the end. That is ~4x fewer instructions per weight block than the
+// row-by-row kernels in vec-dot.cpp, which decode of Q4_0 is limited by. x86 only (AVX-512 with
+// or without VNNI, AVX2 on two 8-row halves); other targets unpack row by row (correct, slow;
+// packed_layout() never asks them to repack). Results equal vec_dot up to float summation
+// order (tests/kernels/simd-packed-test.cpp).
+// clang-format off
+#include "kernels/simd/hwy-config.h"  // first: before any hwy header
+// clang-format on
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/simd/layout.h"
+#include "kernels/simd/simd.h"
+#include "quant/repack.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd/packed.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgelm::simd {
+namespace HWY_NAMESPACE {
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define EDGELM_PACKED_X86 1
+#else
+#define EDGELM_PACKED_X86 0
+#endif
+#if HWY_TARGET == HWY_AVX3_DL
+#define EDGELM_PACKED_VNNI 1
+#else
+#define EDGELM_PACKED_VNNI 0
+#endif
+
+constexpr int kG = 16;        // rows per group
+constexpr size_t kGB = 288;   // bytes per block of a group: 16 scales + 4 x 64 quant bytes
+constexpr size_t kQOff = 32;  // quant bytes after the scales
+
+// Per-block terms of activation rows that every weight row shares: the scale as float and the
+// Q4_0 offset 8 * sum(q) (weights are nibbles 0..15 in the products, then 8 is taken off).
+struct ActTerms {
+  std::vector<float> d;
+  std::vector<int32_t> off8;
+  void fill(int64_t nb, const uint8_t* xq, size_t x_stride, int64_t ncols) {
+    d.resize(static_cast<size_t>(nb * ncols));
+    off8.resize(static_cast<size_t>(nb * ncols));
+    for (int64_t c = 0; c < ncols; ++c) {
+      const auto* y = reinterpret_cast<const BlockQ8_0*>(xq + static_cast<size_t>(c) * x_stride);
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t s = 0;
+        for (int j = 0; j < kQK; ++j) s += y[b].qs[j];
+        d[static_cast<size_t>(c * nb + b)] = f16_to_f32(y[b].d);
+        off8[static_cast<size_t>(c * nb + b)] = 8 * s;
+      }
+    }
+  }
+};
+
+HWY_INLINE int32_t Load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+#if EDGELM_PACKED_X86 && HWY_TARGET <= HWY_AVX3
+#if EDGELM_PACKED_VNNI
+// EVEX vpdpbusd through inline asm (see vec-dot.cpp: Highway 1.0.3's AVX3_DL flags lack
+// avx512vnni).
+HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u, __m512i s) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+  return acc;
+}
+#endif
+
+// The unpacked nibbles of one block of a group: lo[k] = elements 4k..4k+3 of each row (lane),
+// hi[k] = elements 16+4k..16+4k+3, as 16 * nibble with VNNI (no shift: vpdpbusd takes u8 up
+// to 255; the factor 16 is shifted out of the exact integer sum) or as the nibble without.
+struct Nibbles16 {
+  __m512i lo[4], hi[4];
+  HWY_INLINE explicit Nibbles16(const uint8_t* q) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * k);
+      lo[k] = _mm512_and_si512(v, m4);
+#if EDGELM_PACKED_VNNI
+      hi[k] = _mm512_andnot_si512(m4, v);
+#else
+      hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+#endif
+    }
+  }
+  // Exact integer block products of the 16 rows with activation block yq, offset removed.
+  HWY_INLINE __m512i dot(const int8_t* yq, int32_t off8) const {
+    __m512i a = _mm512_setzero_si512(), h = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+      const __m512i yl = _mm512_set1_epi32(Load4(yq + 4 * k));
+      const __m512i yh = _mm512_set1_epi32(Load4(yq + 16 + 4 * k));
+#if EDGELM_PACKED_VNNI
+      a = Dpbusd(a, lo[k], yl);
+      h = Dpbusd(h, hi[k], yh);
+#else
+      const __m512i one = _mm512_set1_epi16(1);
+      a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_maddubs_epi16(lo[k], yl), one));
+      h = _mm512_add_epi32(h, _mm512_madd_epi16(_mm512_maddubs_epi16(hi[k], yh), one));
+#endif
+    }
+#if EDGELM_PACKED_VNNI
+    h = _mm512_srai_epi32(h, 4);
+#endif
+    return _mm512_sub_epi32(_mm512_add_epi32(a, h), _mm512_set1_epi32(off8));
+  }
+};
+
+HWY_INLINE __m512 Scales16(const uint8_t* blk) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+}
+
+// 16 rows of one group x C activation rows (columns); out[c * ys + r].
+template <int C>
+HWY_INLINE void GroupTile(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xs,
+                          const float* d, const int32_t* off8, float* out, size_t ys) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kGB;
+    const Nibbles16 w(blk + kQOff);
+    const __m512 ws = Scales16(blk);
+    for (int c = 0; c < C; ++c) {
+      const auto* y = reinterpret_cast<const BlockQ8_0*>(xq + static_cast<size_t>(c) * xs);
+      const size_t t = static_cast<size_t>(c * nb + b);
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(ws, _mm512_set1_ps(d[t])),
+                               _mm512_cvtepi32_ps(w.dot(y[b].qs, off8[t])), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + static_cast<size_t>(c) * ys, acc[c]);
+}
+
+// Decode: one activation row; two blocks per step so that two FMA chains overlap.
+HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
+                         const int32_t* off8, float* out) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* b0 = g + static_cast<size_t>(b) * kGB;
+    const uint8_t* b1 = b0 + kGB;
+    const __m512i p0 = Nibbles16(b0 + kQOff).dot(y[b].qs, off8[b]);
+    const __m512i p1 = Nibbles16(b1 + kQOff).dot(y[b + 1].qs, off8[b + 1]);
+    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
+                           _mm512_cvtepi32_ps(p0), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b1), _mm512_set1_ps(d[b + 1])),
+                           _mm512_cvtepi32_ps(p1), acc1);
+  }
+  if (b < nb) {
+    const uint8_t* b0 = g + static_cast<size_t>(b) * kGB;
+    const __m512i p0 = Nibbles16(b0 + kQOff).dot(y[b].qs, off8[b]);
+    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
+                           _mm512_cvtepi32_ps(p0), acc0);
+  }
+  _mm512_storeu_ps(out, _mm512_add_ps(acc0, acc1));
+}
+
+#elif EDGELM_PACKED_X86
+// AVX2: each group as two halves of 8 rows (32 bytes of every 64-byte chunk, 8 scales).
+HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
+                         const int32_t* off8, float* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi16(1);
+  for (int h = 0; h < 2; ++h) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = g + static_cast<size_t>(b) * kGB;
+      __m256i a = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        const __m256i v =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQOff + 64 * k + 32 * h));
+        const __m256i yl = _mm256_set1_epi32(Load4(y[b].qs + 4 * k));
+        const __m256i yh = _mm256_set1_epi32(Load4(y[b].qs + 16 + 4 * k));
+        const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl);
+        const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh);
+        a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_add_epi16(lo, hi), one));
+      }
+      a = _mm256_sub_epi32(a, _mm256_set1_epi32(off8[b]));
+      const __m256 ws =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * h)));
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(ws, _mm256_set1_ps(d[b])), _mm256_cvtepi32_ps(a), acc);
+    }
+    _mm256_storeu_ps(out + 8 * h, acc);
+  }
+}
+#endif
+
+bool PackedFast() { return EDGELM_PACKED_X86 != 0; }
+
+void VecDotPacked(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                  float* y) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const size_t group_bytes = kG * row_size(GgmlType::kQ4_0, n);
+#if EDGELM_PACKED_X86
+  (void)layout;
+  const int64_t nb = n / kQK;
+  thread_local ActTerms t;
+  t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1);
+  const auto* yb = static_cast<const BlockQ8_0*>(xq);
+  for (int64_t g = 0; g < ngroups; ++g)
+    GroupDot(nb, wb + static_cast<size_t>(g) * group_bytes, yb, t.d.data(), t.off8.data(),
+             y + g * kG);
+#else
+  std::vector<uint8_t> row(row_size(GgmlType::kQ4_0, n));
+  for (int64_t g = 0; g < ngroups; ++g) {
+    for (int r = 0; r < kG; ++r) {
+      unpack_row(layout, n, wb + static_cast<size_t>(g) * group_bytes, r, row.data());
+      y[g * kG + r] = simd::vec_dot(GgmlType::kQ4_0, n, row.data(), xq);
+    }
+  }
+#endif
+}
+
+void GemmPacked(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* xb = static_cast<const uint8_t*>(xq);
+  const size_t group_bytes = kG * row_size(GgmlType::kQ4_0, n);
+#if EDGELM_PACKED_X86 && HWY_TARGET <= HWY_AVX3
+  (void)layout;
+  const int64_t nb = n / kQK;
+  thread_local ActTerms t;
+  t.fill(nb, xb, x_stride, ncols);
+  // Group outer (its 16 rows stay in L1), activation rows inner, 4 at a time.
+  for (int64_t g = 0; g < ngroups; ++g) {
+    const uint8_t* gw = wb + static_cast<size_t>(g) * group_bytes;
+    int64_t c = 0;
+    for (; c + 4 <= ncols; c += 4) {
+      GroupTile<4>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
+                   t.off8.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
+                   y_stride);
+    }
+    for (; c < ncols; ++c) {
+      GroupTile<1>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
+                   t.off8.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
+                   y_stride);
+    }
+  }
+#else
+  for (int64_t c = 0; c < ncols; ++c)
+    VecDotPacked(layout, n, wb, ngroups, xb + static_cast<size_t>(c) * x_stride,
+                 y + static_cast<size_t>(c) * y_stride);
+  (void)group_bytes;
+#endif
+}
+
+#undef EDGELM_PACKED_X86
+#undef EDGELM_PACKED_VNNI
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgelm::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgelm::simd {
+
+HWY_EXPORT(PackedFast);
+HWY_EXPORT(VecDotPacked);
+HWY_EXPORT(GemmPacked);
+
+PackedLayout packed_layout(GgmlType wt) {
+  return wt == GgmlType::kQ4_0 && HWY_DYNAMIC_DISPATCH(PackedFast)() ? PackedLayout::kQ4_0x16
+                                                                     : PackedLayout::kNone;
+}
+
+void vec_dot_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                    float* y) {
+  HWY_DYNAMIC_DISPATCH(VecDotPacked)(layout, n, w, ngroups, xq, y);
+}
+
+void gemm_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
+                 size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+  HWY_DYNAMIC_DISPATCH(GemmPacked)(layout, n, w, ngroups, xq, x_stride, ncols, y, y_stride);
+}
+
+}  // namespace edgelm::simd
+#endif  // HWY_ONCE

@@ -4,7 +4,9 @@
 // truncation, so those targets use the scalar conversions. The value update is one float FMA
 // (targets without FMA use the scalar std::fma). FusedRow runs a whole attention_row() per
 // call (prefill attends 512 x 513 / 2 key rows per head and layer: per-key dispatch, the F16
-// accumulator's store/reload and the three step calls cost more than the arithmetic).
+// accumulator's store/reload and the three step calls cost more than the arithmetic), keys in
+// blocks of 16 with one vector exp per block; it rounds differently from the steps (F16
+// accumulator rescaled once per block, Highway's exp), within the steps' own accuracy.
 // clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
 // clang-format on
@@ -22,6 +24,7 @@
 // clang-format off
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
@@ -86,12 +89,17 @@ void F16ToF32Scaled(const uint16_t* acc, float s, float* out, int64_t n) {
   for (; d < n; ++d) out[d] = fp16_to_fp32(acc[d]) * s;
 }
 
-// attention_row() in one pass per key, for hd = kNC * lanes (kNC = 0: any multiple of the
-// lanes up to kMaxHd): the query promoted once, the F16 accumulator held as floats that are
+// attention_row() for hd = kNC * lanes (kNC = 0: any multiple of the lanes up to kMaxHd), keys
+// in blocks of kBlock: the query promoted once, the F16 accumulator held as floats that are
 // exactly F16 values (each step rounds through DemoteTo/PromoteTo, as storing and reloading
-// would), no per-key dispatch. The score is DotF16's sum (vec-dot.cpp) in the same order: even
-// chunks of a 2-chunk stride into s0, odd ones into s1, a last odd chunk into s0.
+// would), no per-key dispatch. Per block: the scores (DotF16's sum, vec-dot.cpp, in the same
+// order: even chunks of a 2-chunk stride into s0, odd ones into s1, a last odd chunk into s0),
+// one running-maximum update (the accumulator rescaled through F16 at most once), the weights
+// exp(s - max) as one vector Exp, then the F16 value updates key by key. The per-key steps
+// instead rescale on every new maximum and take a scalar exp per key: the results differ by
+// F16 roundings and exp's last bit (tests/kernels bound it).
 constexpr int64_t kMaxHd = 512;
+constexpr int kBlock = 16;
 
 // x rounded to float at this point: GCC contracts a * b + c into an FMA inside FMA-enabled
 // target code (-ffp-contract=fast), which the scalar steps (baseline code) never do; the empty
@@ -113,8 +121,10 @@ HWY_INLINE void FusedRowImpl(const uint16_t* q16, const uint16_t* k, size_t ks, 
                              size_t vs, int64_t n_kv, int64_t hd, float scale, float* out) {
   const hn::ScalableTag<float> df;
   const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const hn::CappedTag<float, kBlock> db;  // the block's scores and weights
   using V = decltype(hn::Zero(df));
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int NB = static_cast<int>(hn::Lanes(db));
   const int nc = kNC > 0 ? kNC : static_cast<int>(hd / N);
   constexpr int kCap = kNC > 0 ? kNC : 64;
   V qv[kQ][kCap], acc[kQ][kCap];
@@ -127,41 +137,55 @@ HWY_INLINE void FusedRowImpl(const uint16_t* q16, const uint16_t* k, size_t ks, 
   const int pairs = nc / 2;
   float M[kQ], S[kQ];
   for (int e = 0; e < kQ; ++e) M[e] = -INFINITY, S[e] = 0.0f;
-  for (int64_t j = 0; j < n_kv; ++j) {
-    const hwy::float16_t* kj = as_f16(k + static_cast<size_t>(j) * ks);
-    float s[kQ];
-    for (int e = 0; e < kQ; ++e) {
-      auto s0 = hn::Zero(df), s1 = hn::Zero(df);
-      for (int c = 0; c < pairs; ++c) {
-        s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + 2 * c * N)), qv[e][2 * c], s0);
-        s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (2 * c + 1) * N)), qv[e][2 * c + 1],
-                        s1);
+  HWY_ALIGN float s[kQ][kBlock], w[kQ][kBlock];
+  for (int64_t j0 = 0; j0 < n_kv; j0 += kBlock) {
+    const int nb = static_cast<int>(n_kv - j0 < kBlock ? n_kv - j0 : kBlock);
+    for (int b = 0; b < nb; ++b) {
+      const hwy::float16_t* kj = as_f16(k + static_cast<size_t>(j0 + b) * ks);
+      for (int e = 0; e < kQ; ++e) {
+        auto s0 = hn::Zero(df), s1 = hn::Zero(df);
+        for (int c = 0; c < pairs; ++c) {
+          s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + 2 * c * N)), qv[e][2 * c], s0);
+          s1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (2 * c + 1) * N)), qv[e][2 * c + 1],
+                          s1);
+        }
+        if (nc % 2 != 0)
+          s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (nc - 1) * N)), qv[e][nc - 1], s0);
+        s[e][b] = Rounded(hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1))) * scale);
       }
-      if (nc % 2 != 0)
-        s0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, kj + (nc - 1) * N)), qv[e][nc - 1], s0);
-      s[e] = Rounded(hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1))) * scale);
     }
-    decltype(hn::Zero(df)) vw[kQ];
     for (int e = 0; e < kQ; ++e) {
-      float ms = 1.0f, w = 1.0f;
-      if (s[e] > M[e]) {
-        const float m_old = M[e];
-        M[e] = s[e];
-        ms = std::exp(m_old - M[e]);
+      // Lanes past the last key: -inf, whose weight Exp makes exactly 0.
+      for (int b = nb; b < kBlock; ++b) s[e][b] = -INFINITY;
+      auto vmax = hn::Load(db, s[e]);
+      for (int b = NB; b < kBlock; b += NB) vmax = hn::Max(vmax, hn::Load(db, s[e] + b));
+      const float m_new = hn::GetLane(hn::MaxOfLanes(db, vmax));
+      if (m_new > M[e]) {
+        const float ms = std::exp(M[e] - m_new);
+        M[e] = m_new;
         const auto vms = hn::Set(df, ms);
         for (int c = 0; c < nc; ++c)
           acc[e][c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::Mul(acc[e][c], vms)));
-      } else {
-        w = std::exp(s[e] - M[e]);
+        S[e] = Rounded(S[e] * ms);
       }
-      vw[e] = hn::Set(df, w);
-      S[e] = Rounded(S[e] * ms) + w;
+      const auto vm = hn::Set(db, M[e]);
+      auto vsum = hn::Zero(db);
+      for (int b = 0; b < kBlock; b += NB) {
+        const auto wb = hn::Exp(db, hn::Sub(hn::Load(db, s[e] + b), vm));
+        hn::Store(wb, db, w[e] + b);
+        vsum = hn::Add(vsum, wb);
+      }
+      S[e] += hn::GetLane(hn::SumOfLanes(db, vsum));
     }
-    const hwy::float16_t* vj = as_f16(v + static_cast<size_t>(j) * vs);
-    for (int c = 0; c < nc; ++c) {
-      const auto x = hn::PromoteTo(df, hn::LoadU(dh, vj + c * N));
-      for (int e = 0; e < kQ; ++e)
-        acc[e][c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::MulAdd(x, vw[e], acc[e][c])));
+    for (int b = 0; b < nb; ++b) {
+      const hwy::float16_t* vj = as_f16(v + static_cast<size_t>(j0 + b) * vs);
+      V vw[kQ];
+      for (int e = 0; e < kQ; ++e) vw[e] = hn::Set(df, w[e][b]);
+      for (int c = 0; c < nc; ++c) {
+        const auto x = hn::PromoteTo(df, hn::LoadU(dh, vj + c * N));
+        for (int e = 0; e < kQ; ++e)
+          acc[e][c] = hn::PromoteTo(df, hn::DemoteTo(dh, hn::MulAdd(x, vw[e], acc[e][c])));
+      }
     }
   }
   for (int e = 0; e < kQ; ++e) {

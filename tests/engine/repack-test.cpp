@@ -1,6 +1,6 @@
-// Repacking at load (model/weights.h, quant/repack.h): Q4_0 matrices go into the kernels'
-// interleaved layout when best_ops() offers one (x86), the audit reports it, the logits stay
-// what the file's layout gives (float summation order only; exactly with the ref table), and
+// Repacking at load (model/weights.h, quant/repack.h): Q4_0 and Q8_0 matrices go into the
+// kernels' interleaved layout when best_ops() offers one (x86), the audit reports it, the logits
+// stay what the file's layout gives (float summation order only; exactly with the ref table), and
 // ModelOptions::repack / EDGELM_REPACK=0 keep the mapped layout.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -18,16 +18,20 @@
 namespace edgelm {
 namespace {
 
-class RepackTest : public ::testing::Test {
+class RepackTest : public ::testing::TestWithParam<GgmlType> {
  protected:
   void SetUp() override {
     const Ops& ops = best_ops();
-    if (ops.packed_layout == nullptr || ops.packed_layout(GgmlType::kQ4_0) == PackedLayout::kNone)
-      GTEST_SKIP() << "the kernels on this CPU (" << ops.name << ") have no repacked Q4_0 layout";
+    type_ = GetParam();
+    if (ops.packed_layout == nullptr || ops.packed_layout(type_) == PackedLayout::kNone) {
+      GTEST_SKIP() << "the kernels on this CPU (" << ops.name << ") have no repacked "
+                   << type_name(type_) << " layout";
+    }
+    layout_ = ops.packed_layout(type_);
     testing::TinyModelSpec spec;
-    spec.matrix_type = GgmlType::kQ4_0;
+    spec.matrix_type = type_;
     spec.n_vocab = 100;  // output.weight: 6 whole groups + 4 rows left in the ggml layout
-    path_ = testing::temp_path("repack-q4_0.gguf");
+    path_ = testing::temp_path(std::string("repack-") + type_name(type_) + ".gguf");
     ASSERT_TRUE(testing::write_tiny_model(spec, path_).ok());
   }
   void TearDown() override { std::filesystem::remove(path_); }
@@ -47,20 +51,22 @@ class RepackTest : public ::testing::Test {
   }
 
   std::string path_;
+  GgmlType type_ = GgmlType::kQ4_0;
+  PackedLayout layout_ = PackedLayout::kNone;
 };
 
-TEST_F(RepackTest, Q4_0MatricesAreRepackedAndAudited) {
+TEST_P(RepackTest, MatricesAreRepackedAndAudited) {
   auto m = Model::load(path_, {.log_summary = false});
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   size_t repacked = 0;
   for (const TensorLoadRecord& r : (*m)->weights().load_records) {
-    if (r.stored_type != GgmlType::kQ4_0) continue;
+    if (r.stored_type != type_) continue;
     if (r.name == "token_embd.weight") {
       EXPECT_EQ(r.layout, PackedLayout::kNone) << "embeddings are read by row";
       continue;
     }
-    EXPECT_EQ(r.layout, PackedLayout::kQ4_0x16) << r.name;
-    EXPECT_EQ(r.exec_type, GgmlType::kQ4_0) << r.name;
+    EXPECT_EQ(r.layout, layout_) << r.name;
+    EXPECT_EQ(r.exec_type, type_) << r.name;
     ++repacked;
   }
   EXPECT_EQ(repacked, 1u + 2u * 7u);  // output + 7 matrices per layer
@@ -69,12 +75,13 @@ TEST_F(RepackTest, Q4_0MatricesAreRepackedAndAudited) {
   EXPECT_EQ(a.n_repacked, repacked);
   EXPECT_EQ(a.n_converted, 0u);
   EXPECT_EQ(a.repacked_heap_bytes, (*m)->weights().repacked_bytes);
-  EXPECT_NE(a.to_text().find("repacked at load to q4_0x16"), std::string::npos);
+  EXPECT_NE(a.to_text().find(std::string("repacked at load to ") + packed_layout_name(layout_)),
+            std::string::npos);
   const auto j = a.to_json();
   EXPECT_EQ(j["summary"]["repacked"].get<size_t>(), repacked);
 }
 
-TEST_F(RepackTest, LogitsMatchTheFileLayout) {
+TEST_P(RepackTest, LogitsMatchTheFileLayout) {
   auto packed = Model::load(path_, {.log_summary = false});
   auto plain = Model::load(path_, {.log_summary = false, .repack = false});
   ASSERT_TRUE(packed.ok() && plain.ok());
@@ -96,7 +103,7 @@ TEST_F(RepackTest, LogitsMatchTheFileLayout) {
   for (size_t i = 0; i < ref_want.size(); ++i) ASSERT_EQ(ref_got[i], ref_want[i]) << i;
 }
 
-TEST_F(RepackTest, EnvironmentVariableTurnsItOff) {
+TEST_P(RepackTest, EnvironmentVariableTurnsItOff) {
   ::setenv("EDGELM_REPACK", "0", 1);
   auto off = Model::load(path_, {.log_summary = false});
   ::setenv("EDGELM_REPACK", "yes", 1);
@@ -108,6 +115,11 @@ TEST_F(RepackTest, EnvironmentVariableTurnsItOff) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("EDGELM_REPACK"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, RepackTest, ::testing::Values(GgmlType::kQ4_0, GgmlType::kQ8_0),
+                         [](const ::testing::TestParamInfo<GgmlType>& i) {
+                           return std::string(type_name(i.param));
+                         });
 
 }  // namespace
 }  // namespace edgelm

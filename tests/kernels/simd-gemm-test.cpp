@@ -2,7 +2,7 @@
 // every weight type with a SIMD vec_dot, on every Highway target of this CPU: odd activation
 // counts (1..9, 17), weight row counts that are not a multiple of the 4-row tile, 1 and 3
 // threads. Bound: |gemm - vec_dot| <= 2e-6 * sum |w_i x_i| (float summation order only).
-// Also the products on Q4_0 weights repacked at load (kQ4_0x16): vec_dot_packed, gemm_packed,
+// Also the products on weights repacked at load (kQ4_0x16, kQ8_0x16): vec_dot_packed, gemm_packed,
 // dot_rows over cut groups and tail rows, and the ref table's exact unpacking path.
 #include <gtest/gtest.h>
 
@@ -174,49 +174,60 @@ TEST(SimdGemm, MatmulLargePanelsMatchRef) {
 
 // ---- Products on weights repacked at load (quant/repack.h, simd/packed.cpp).
 
-// p's weights in the kQ4_0x16 layout (whole groups interleaved, tail rows as they are).
-std::vector<uint8_t> repacked(const Problem& p) {
+constexpr PackedLayout kLayouts[] = {PackedLayout::kQ4_0x16, PackedLayout::kQ8_0x16};
+
+// p's weights in `layout` (whole groups interleaved, tail rows as they are).
+std::vector<uint8_t> repacked(const Problem& p, PackedLayout layout) {
   std::vector<uint8_t> out(p.w.size());
-  repack_rows(PackedLayout::kQ4_0x16, p.n, p.w.data(), out.data(), p.rows);
+  repack_rows(layout, p.n, p.w.data(), out.data(), p.rows);
   return out;
 }
 
-TEST(SimdPacked, LayoutOfferedForQ4_0OnX86) {
+TEST(SimdPacked, LayoutsOfferedOnX86) {
   for_each_target([&](const char* target) {
     const std::string t(target);
     const bool x86 = t == "AVX2" || t == "AVX3" || t == "AVX3_DL" || t == "AVX3_ZEN4";
-    std::printf("[ packed   ] %-8s q4_0 -> %s\n", target,
-                packed_layout_name(simd::packed_layout(GgmlType::kQ4_0)));
+    const bool vnni = t == "AVX3_DL" || t == "AVX3_ZEN4";
+    std::printf("[ packed   ] %-8s q4_0 -> %s, q8_0 -> %s\n", target,
+                packed_layout_name(simd::packed_layout(GgmlType::kQ4_0)),
+                packed_layout_name(simd::packed_layout(GgmlType::kQ8_0)));
     EXPECT_EQ(simd::packed_layout(GgmlType::kQ4_0),
               x86 ? PackedLayout::kQ4_0x16 : PackedLayout::kNone);
-    for (GgmlType wt : {GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kF16})
+    EXPECT_EQ(simd::packed_layout(GgmlType::kQ8_0),
+              vnni ? PackedLayout::kQ8_0x16 : PackedLayout::kNone);
+    for (GgmlType wt : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kF16})
       EXPECT_EQ(simd::packed_layout(wt), PackedLayout::kNone);
   });
 }
 
 TEST(SimdPacked, VecDotAndGemmMatchVecDotEveryTarget) {
   // n: 1 block (odd tail of the 2-block decode loop), 5 blocks, 32 blocks; 1-3 groups; m up to
-  // 9 (4-column tiles plus 1-column edges).
+  // 9 (4-column tiles plus 1-column edges). Targets without a fast kernel for a layout run the
+  // unpacking loop, which must agree too.
   uint32_t seed = 5000;
-  for (int64_t n : {32, 160, 1024}) {
-    for (int64_t ngroups : {1, 3}) {
-      const int64_t rows = 16 * ngroups;
-      const Problem p = make_problem(GgmlType::kQ4_0, n, rows, 9, seed += 13);
-      const std::vector<uint8_t> w = repacked(p);
-      for_each_target([&](const char* target) {
-        std::vector<float> y(static_cast<size_t>(rows), std::nanf(""));
-        simd::vec_dot_packed(PackedLayout::kQ4_0x16, n, w.data(), ngroups, p.xq.data(), y.data());
-        Problem q = p;
-        q.m = 1;
-        check(q, y, target);
-        for (int64_t m : {1, 3, 4, 5, 9}) {
-          std::vector<float> ym(static_cast<size_t>(m * rows), std::nanf(""));
-          simd::gemm_packed(PackedLayout::kQ4_0x16, n, w.data(), ngroups, p.xq.data(), p.x_row, m,
-                            ym.data(), static_cast<size_t>(rows));
-          q.m = m;
-          check(q, ym, target);
-        }
-      });
+  for (PackedLayout layout : kLayouts) {
+    const GgmlType wt = packed_layout_type(layout);
+    for (int64_t n : {32, 160, 1024}) {
+      for (int64_t ngroups : {1, 3}) {
+        const int64_t rows = 16 * ngroups;
+        const Problem p = make_problem(wt, n, rows, 9, seed += 13);
+        const std::vector<uint8_t> w = repacked(p, layout);
+        for_each_target([&](const char* target) {
+          const std::string what = std::string(target) + " " + packed_layout_name(layout);
+          std::vector<float> y(static_cast<size_t>(rows), std::nanf(""));
+          simd::vec_dot_packed(layout, n, w.data(), ngroups, p.xq.data(), y.data());
+          Problem q = p;
+          q.m = 1;
+          check(q, y, what.c_str());
+          for (int64_t m : {1, 3, 4, 5, 9}) {
+            std::vector<float> ym(static_cast<size_t>(m * rows), std::nanf(""));
+            simd::gemm_packed(layout, n, w.data(), ngroups, p.xq.data(), p.x_row, m, ym.data(),
+                              static_cast<size_t>(rows));
+            q.m = m;
+            check(q, ym, what.c_str());
+          }
+        });
+      }
     }
   }
 }
@@ -225,34 +236,36 @@ TEST(SimdPacked, DotRowsAndMatmulHandleCutGroupsAndTailRows) {
   // 37 rows = 2 whole groups + 5 rows in the ggml layout; ranges that cut groups; matmul with
   // 1 and 3 threads, m = 1 (decode) and m > 1 (prefill).
   const int64_t n = 96, rows = 37;
-  const Problem p = make_problem(GgmlType::kQ4_0, n, rows, 17, 777);
-  const std::vector<uint8_t> w = repacked(p);
   const Ops& ops = *simd_ops_or_null();
   ASSERT_NE(ops.vec_dot_packed, nullptr);
-  const std::pair<int64_t, int64_t> ranges[] = {{0, 37}, {3, 29}, {16, 37}, {20, 21}, {32, 36}};
-  for (auto [r0, r1] : ranges) {
-    std::vector<float> y(static_cast<size_t>(rows), 0.0f);
-    dot_rows(ops, GgmlType::kQ4_0, PackedLayout::kQ4_0x16, n, w.data(), rows, r0, r1, p.xq.data(),
-             y.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      const float want = simd::vec_dot(GgmlType::kQ4_0, n, p.w.data() + r * p.w_row, p.xq.data());
-      if (r < r0 || r >= r1) {
-        EXPECT_EQ(y[r], 0.0f) << "row " << r << " outside [" << r0 << ", " << r1 << ") written";
-      } else {
-        EXPECT_NEAR(y[r], want, kRelBound * abs_dot(p, r, 0)) << "row " << r;
+  for (PackedLayout layout : kLayouts) {
+    SCOPED_TRACE(packed_layout_name(layout));
+    const GgmlType wt = packed_layout_type(layout);
+    const Problem p = make_problem(wt, n, rows, 17, 777);
+    const std::vector<uint8_t> w = repacked(p, layout);
+    const std::pair<int64_t, int64_t> ranges[] = {{0, 37}, {3, 29}, {16, 37}, {20, 21}, {32, 36}};
+    for (auto [r0, r1] : ranges) {
+      std::vector<float> y(static_cast<size_t>(rows), 0.0f);
+      dot_rows(ops, wt, layout, n, w.data(), rows, r0, r1, p.xq.data(), y.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float want = simd::vec_dot(wt, n, p.w.data() + r * p.w_row, p.xq.data());
+        if (r < r0 || r >= r1) {
+          EXPECT_EQ(y[r], 0.0f) << "row " << r << " outside [" << r0 << ", " << r1 << ") written";
+        } else {
+          EXPECT_NEAR(y[r], want, kRelBound * abs_dot(p, r, 0)) << "row " << r;
+        }
       }
     }
-  }
-  for (int threads : {1, 3}) {
-    ThreadPool pool(threads);
-    for (int64_t m : {1, 2, 5, 17}) {
-      Problem q = make_problem(GgmlType::kQ4_0, n, rows, m, 900 + static_cast<uint32_t>(m));
-      const std::vector<uint8_t> wq = repacked(q);
-      std::vector<float> y(static_cast<size_t>(m * rows), std::nanf(""));
-      std::vector<uint8_t> scratch;
-      matmul(ops, pool, GgmlType::kQ4_0, wq.data(), rows, n, q.x.data(), m, y.data(), scratch,
-             PackedLayout::kQ4_0x16);
-      check(q, y, "matmul-packed");
+    for (int threads : {1, 3}) {
+      ThreadPool pool(threads);
+      for (int64_t m : {1, 2, 5, 17}) {
+        Problem q = make_problem(wt, n, rows, m, 900 + static_cast<uint32_t>(m));
+        const std::vector<uint8_t> wq = repacked(q, layout);
+        std::vector<float> y(static_cast<size_t>(m * rows), std::nanf(""));
+        std::vector<uint8_t> scratch;
+        matmul(ops, pool, wt, wq.data(), rows, n, q.x.data(), m, y.data(), scratch, layout);
+        check(q, y, "matmul-packed");
+      }
     }
   }
 }
@@ -261,16 +274,19 @@ TEST(SimdPacked, ReferenceTableRunsRepackedWeightsExactly) {
   // A table without packed kernels (ref) unpacks row by row: bit-identical to its own vec_dot on
   // the original rows, so the scalar oracle stays exact on a model repacked at load.
   const int64_t n = 64, rows = 35;
-  const Problem p = make_problem(GgmlType::kQ4_0, n, rows, 3, 4321);
-  const std::vector<uint8_t> w = repacked(p);
-  const Ops& ref = ref_ops();
-  ThreadPool pool(2);
-  std::vector<float> got(static_cast<size_t>(3 * rows)), want(got.size());
-  std::vector<uint8_t> scratch;
-  matmul(ref, pool, GgmlType::kQ4_0, w.data(), rows, n, p.x.data(), 3, got.data(), scratch,
-         PackedLayout::kQ4_0x16);
-  matmul(ref, pool, GgmlType::kQ4_0, p.w.data(), rows, n, p.x.data(), 3, want.data(), scratch);
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << i;
+  for (PackedLayout layout : kLayouts) {
+    const GgmlType wt = packed_layout_type(layout);
+    const Problem p = make_problem(wt, n, rows, 3, 4321);
+    const std::vector<uint8_t> w = repacked(p, layout);
+    const Ops& ref = ref_ops();
+    ThreadPool pool(2);
+    std::vector<float> got(static_cast<size_t>(3 * rows)), want(got.size());
+    std::vector<uint8_t> scratch;
+    matmul(ref, pool, wt, w.data(), rows, n, p.x.data(), 3, got.data(), scratch, layout);
+    matmul(ref, pool, wt, p.w.data(), rows, n, p.x.data(), 3, want.data(), scratch);
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_EQ(got[i], want[i]) << packed_layout_name(layout) << " " << i;
+  }
 }
 
 }  // namespace

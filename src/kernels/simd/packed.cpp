@@ -1,11 +1,14 @@
-// Products on weights repacked at load into quant/repack.h's kQ4_0x16 layout (16 Q4_0 rows
+// Products on weights repacked at load into quant/repack.h's interleaved layouts (16 rows
 // interleaved 4 bytes at a time): one 512-bit load holds a lane per row, so one broadcast of 4
 // activation bytes feeds 16 rows, the 16 block scales convert in one instruction, and no
-// horizontal sum is left at the end. That is ~4x fewer instructions per weight block than the
-// row-by-row kernels in vec-dot.cpp, which decode of Q4_0 is limited by. x86 only (AVX-512 with
-// or without VNNI, AVX2 on two 8-row halves); other targets unpack row by row (correct, slow;
-// packed_layout() never asks them to repack). Results equal vec_dot up to float summation
-// order (tests/kernels/simd-packed-test.cpp).
+// horizontal sum is left at the end. That is a fraction of the instructions per weight block of
+// the row-by-row kernels in vec-dot.cpp, which decode was limited by.
+//   - kQ4_0x16: AVX-512 (VNNI or not), AVX2 on two 8-row halves.
+//   - kQ8_0x16 (bytes stored as q + 128, so vpdpbusd's unsigned operand is the weight and the
+//     offset 128 * sum(activation block) is shared by all rows): AVX-512 VNNI.
+// Other layout/target pairs unpack row by row (correct, slow; packed_layout() never asks those
+// targets to repack). Results equal vec_dot up to float summation order
+// (tests/kernels/simd-gemm-test.cpp, SimdPacked.*).
 // clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
 // clang-format on
@@ -40,24 +43,24 @@ namespace HWY_NAMESPACE {
 #endif
 
 constexpr int kG = 16;        // rows per group
-constexpr size_t kGB = 288;   // bytes per block of a group: 16 scales + 4 x 64 quant bytes
-constexpr size_t kQOff = 32;  // quant bytes after the scales
+constexpr size_t kQOff = 32;  // quant bytes after the 16 fp16 scales of a group block
 
 // Per-block terms of activation rows that every weight row shares: the scale as float and the
-// Q4_0 offset 8 * sum(q) (weights are nibbles 0..15 in the products, then 8 is taken off).
+// offset mult * sum(q) (the products use unsigned weights: Q4_0 nibbles 0..15 = q + 8, Q8_0
+// bytes q + 128; the offset takes that back off).
 struct ActTerms {
   std::vector<float> d;
-  std::vector<int32_t> off8;
-  void fill(int64_t nb, const uint8_t* xq, size_t x_stride, int64_t ncols) {
+  std::vector<int32_t> off;
+  void fill(int64_t nb, const uint8_t* xq, size_t x_stride, int64_t ncols, int32_t mult) {
     d.resize(static_cast<size_t>(nb * ncols));
-    off8.resize(static_cast<size_t>(nb * ncols));
+    off.resize(static_cast<size_t>(nb * ncols));
     for (int64_t c = 0; c < ncols; ++c) {
       const auto* y = reinterpret_cast<const BlockQ8_0*>(xq + static_cast<size_t>(c) * x_stride);
       for (int64_t b = 0; b < nb; ++b) {
         int32_t s = 0;
         for (int j = 0; j < kQK; ++j) s += y[b].qs[j];
         d[static_cast<size_t>(c * nb + b)] = f16_to_f32(y[b].d);
-        off8[static_cast<size_t>(c * nb + b)] = 8 * s;
+        off[static_cast<size_t>(c * nb + b)] = mult * s;
       }
     }
   }
@@ -79,12 +82,14 @@ HWY_INLINE __m512i Dpbusd(__m512i acc, __m512i u, __m512i s) {
 }
 #endif
 
-// The unpacked nibbles of one block of a group: lo[k] = elements 4k..4k+3 of each row (lane),
-// hi[k] = elements 16+4k..16+4k+3, as 16 * nibble with VNNI (no shift: vpdpbusd takes u8 up
-// to 255; the factor 16 is shifted out of the exact integer sum) or as the nibble without.
-struct Nibbles16 {
+// One block of a kQ4_0x16 group, unpacked: lo[k] = elements 4k..4k+3 of each row (lane), hi[k]
+// = elements 16+4k..16+4k+3, as 16 * nibble with VNNI (no shift: vpdpbusd takes u8 up to 255;
+// the factor 16 is shifted out of the exact integer sum) or as the nibble without.
+struct Q4Block16 {
+  static constexpr size_t kBytes = 288;
+  static constexpr int32_t kOffset = 8;
   __m512i lo[4], hi[4];
-  HWY_INLINE explicit Nibbles16(const uint8_t* q) {
+  HWY_INLINE explicit Q4Block16(const uint8_t* q) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int k = 0; k < 4; ++k) {
       const __m512i v = _mm512_loadu_si512(q + 64 * k);
@@ -97,7 +102,7 @@ struct Nibbles16 {
     }
   }
   // Exact integer block products of the 16 rows with activation block yq, offset removed.
-  HWY_INLINE __m512i dot(const int8_t* yq, int32_t off8) const {
+  HWY_INLINE __m512i dot(const int8_t* yq, int32_t off) const {
     __m512i a = _mm512_setzero_si512(), h = _mm512_setzero_si512();
     for (int k = 0; k < 4; ++k) {
       const __m512i yl = _mm512_set1_epi32(Load4(yq + 4 * k));
@@ -114,68 +119,127 @@ struct Nibbles16 {
 #if EDGELM_PACKED_VNNI
     h = _mm512_srai_epi32(h, 4);
 #endif
-    return _mm512_sub_epi32(_mm512_add_epi32(a, h), _mm512_set1_epi32(off8));
+    return _mm512_sub_epi32(_mm512_add_epi32(a, h), _mm512_set1_epi32(off));
   }
 };
+
+#if EDGELM_PACKED_VNNI
+// One block of a kQ8_0x16 group: v[k] = bytes q + 128 of elements 4k..4k+3 of each row.
+struct Q8Block16 {
+  static constexpr size_t kBytes = 544;
+  static constexpr int32_t kOffset = 128;
+  __m512i v[8];
+  HWY_INLINE explicit Q8Block16(const uint8_t* q) {
+    for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(q + 64 * k);
+  }
+  HWY_INLINE __m512i dot(const int8_t* yq, int32_t off) const {
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    for (int k = 0; k < 8; k += 2) {
+      a = Dpbusd(a, v[k], _mm512_set1_epi32(Load4(yq + 4 * k)));
+      b = Dpbusd(b, v[k + 1], _mm512_set1_epi32(Load4(yq + 4 * k + 4)));
+    }
+    return _mm512_sub_epi32(_mm512_add_epi32(a, b), _mm512_set1_epi32(off));
+  }
+};
+#endif
 
 HWY_INLINE __m512 Scales16(const uint8_t* blk) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
 }
 
 // 16 rows of one group x C activation rows (columns); out[c * ys + r].
-template <int C>
+template <class W, int C>
 HWY_INLINE void GroupTile(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xs,
-                          const float* d, const int32_t* off8, float* out, size_t ys) {
+                          const float* d, const int32_t* off, float* out, size_t ys) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = g + static_cast<size_t>(b) * kGB;
-    const Nibbles16 w(blk + kQOff);
+    const uint8_t* blk = g + static_cast<size_t>(b) * W::kBytes;
+    const W w(blk + kQOff);
     const __m512 ws = Scales16(blk);
     for (int c = 0; c < C; ++c) {
       const auto* y = reinterpret_cast<const BlockQ8_0*>(xq + static_cast<size_t>(c) * xs);
       const size_t t = static_cast<size_t>(c * nb + b);
       acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(ws, _mm512_set1_ps(d[t])),
-                               _mm512_cvtepi32_ps(w.dot(y[b].qs, off8[t])), acc[c]);
+                               _mm512_cvtepi32_ps(w.dot(y[b].qs, off[t])), acc[c]);
     }
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + static_cast<size_t>(c) * ys, acc[c]);
 }
 
 // Decode: one activation row; two blocks per step so that two FMA chains overlap.
+template <class W>
 HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
-                         const int32_t* off8, float* out) {
+                         const int32_t* off, float* out) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = g + static_cast<size_t>(b) * kGB;
-    const uint8_t* b1 = b0 + kGB;
-    const __m512i p0 = Nibbles16(b0 + kQOff).dot(y[b].qs, off8[b]);
-    const __m512i p1 = Nibbles16(b1 + kQOff).dot(y[b + 1].qs, off8[b + 1]);
+    const uint8_t* b0 = g + static_cast<size_t>(b) * W::kBytes;
+    const uint8_t* b1 = b0 + W::kBytes;
+    const __m512i p0 = W(b0 + kQOff).dot(y[b].qs, off[b]);
+    const __m512i p1 = W(b1 + kQOff).dot(y[b + 1].qs, off[b + 1]);
     acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
                            _mm512_cvtepi32_ps(p0), acc0);
     acc1 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b1), _mm512_set1_ps(d[b + 1])),
                            _mm512_cvtepi32_ps(p1), acc1);
   }
   if (b < nb) {
-    const uint8_t* b0 = g + static_cast<size_t>(b) * kGB;
-    const __m512i p0 = Nibbles16(b0 + kQOff).dot(y[b].qs, off8[b]);
+    const uint8_t* b0 = g + static_cast<size_t>(b) * W::kBytes;
+    const __m512i p0 = W(b0 + kQOff).dot(y[b].qs, off[b]);
     acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
                            _mm512_cvtepi32_ps(p0), acc0);
   }
   _mm512_storeu_ps(out, _mm512_add_ps(acc0, acc1));
 }
 
+template <class W>
+HWY_INLINE void GroupsGemm(int64_t n, const uint8_t* wb, int64_t ngroups, const uint8_t* xb,
+                           size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
+  const int64_t nb = n / kQK;
+  const size_t group_bytes = static_cast<size_t>(nb) * W::kBytes;
+  thread_local ActTerms t;
+  t.fill(nb, xb, x_stride, ncols, W::kOffset);
+  // Group outer (its 16 rows stay in L1), activation rows inner, 4 at a time.
+  for (int64_t g = 0; g < ngroups; ++g) {
+    const uint8_t* gw = wb + static_cast<size_t>(g) * group_bytes;
+    int64_t c = 0;
+    for (; c + 4 <= ncols; c += 4) {
+      GroupTile<W, 4>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
+                      t.off.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
+                      y_stride);
+    }
+    for (; c < ncols; ++c) {
+      GroupTile<W, 1>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
+                      t.off.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
+                      y_stride);
+    }
+  }
+}
+
+template <class W>
+HWY_INLINE void GroupsDot(int64_t n, const uint8_t* wb, int64_t ngroups, const void* xq, float* y) {
+  const int64_t nb = n / kQK;
+  const size_t group_bytes = static_cast<size_t>(nb) * W::kBytes;
+  thread_local ActTerms t;
+  t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1, W::kOffset);
+  const auto* yb = static_cast<const BlockQ8_0*>(xq);
+  for (int64_t g = 0; g < ngroups; ++g)
+    GroupDot<W>(nb, wb + static_cast<size_t>(g) * group_bytes, yb, t.d.data(), t.off.data(),
+                y + g * kG);
+}
+
 #elif EDGELM_PACKED_X86
-// AVX2: each group as two halves of 8 rows (32 bytes of every 64-byte chunk, 8 scales).
-HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
-                         const int32_t* off8, float* out) {
+// AVX2, kQ4_0x16: each group as two halves of 8 rows (32 bytes of every 64-byte chunk, 8
+// scales).
+HWY_INLINE void GroupDotQ4Avx2(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
+                               const int32_t* off, float* out) {
+  constexpr size_t kBytes = 288;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi16(1);
   for (int h = 0; h < 2; ++h) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = g + static_cast<size_t>(b) * kGB;
+      const uint8_t* blk = g + static_cast<size_t>(b) * kBytes;
       __m256i a = _mm256_setzero_si256();
       for (int k = 0; k < 4; ++k) {
         const __m256i v =
@@ -186,7 +250,7 @@ HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const
         const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh);
         a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_add_epi16(lo, hi), one));
       }
-      a = _mm256_sub_epi32(a, _mm256_set1_epi32(off8[b]));
+      a = _mm256_sub_epi32(a, _mm256_set1_epi32(off[b]));
       const __m256 ws =
           _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * h)));
       acc = _mm256_fmadd_ps(_mm256_mul_ps(ws, _mm256_set1_ps(d[b])), _mm256_cvtepi32_ps(a), acc);
@@ -196,63 +260,70 @@ HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const
 }
 #endif
 
-bool PackedFast() { return EDGELM_PACKED_X86 != 0; }
+// Whether this target has a fast kernel for `layout` (else the generic unpacking loop runs).
+HWY_INLINE bool Fast(PackedLayout layout) {
+  if (layout == PackedLayout::kQ4_0x16) return EDGELM_PACKED_X86 != 0;
+  if (layout == PackedLayout::kQ8_0x16) return EDGELM_PACKED_VNNI != 0;
+  return false;
+}
+
+int32_t LayoutFor(GgmlType wt) {
+  for (PackedLayout l : {PackedLayout::kQ4_0x16, PackedLayout::kQ8_0x16})
+    if (packed_layout_type(l) == wt && Fast(l)) return static_cast<int32_t>(l);
+  return static_cast<int32_t>(PackedLayout::kNone);
+}
+
+// Rows of whole groups, one at a time through the unpacked ggml layout.
+HWY_INLINE void GenericDot(PackedLayout layout, int64_t n, const uint8_t* wb, int64_t ngroups,
+                           const void* xq, float* y) {
+  const GgmlType wt = packed_layout_type(layout);
+  const size_t row_bytes = row_size(wt, n);
+  std::vector<uint8_t> row(row_bytes);
+  for (int64_t g = 0; g < ngroups; ++g) {
+    for (int r = 0; r < kG; ++r) {
+      unpack_row(layout, n, wb + static_cast<size_t>(g) * kG * row_bytes, r, row.data());
+      y[g * kG + r] = simd::vec_dot(wt, n, row.data(), xq);
+    }
+  }
+}
 
 void VecDotPacked(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
                   float* y) {
   const auto* wb = static_cast<const uint8_t*>(w);
-  const size_t group_bytes = kG * row_size(GgmlType::kQ4_0, n);
-#if EDGELM_PACKED_X86
-  (void)layout;
-  const int64_t nb = n / kQK;
-  thread_local ActTerms t;
-  t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1);
-  const auto* yb = static_cast<const BlockQ8_0*>(xq);
-  for (int64_t g = 0; g < ngroups; ++g)
-    GroupDot(nb, wb + static_cast<size_t>(g) * group_bytes, yb, t.d.data(), t.off8.data(),
-             y + g * kG);
-#else
-  std::vector<uint8_t> row(row_size(GgmlType::kQ4_0, n));
-  for (int64_t g = 0; g < ngroups; ++g) {
-    for (int r = 0; r < kG; ++r) {
-      unpack_row(layout, n, wb + static_cast<size_t>(g) * group_bytes, r, row.data());
-      y[g * kG + r] = simd::vec_dot(GgmlType::kQ4_0, n, row.data(), xq);
-    }
+#if EDGELM_PACKED_X86 && HWY_TARGET <= HWY_AVX3
+  if (layout == PackedLayout::kQ4_0x16) return GroupsDot<Q4Block16>(n, wb, ngroups, xq, y);
+#if EDGELM_PACKED_VNNI
+  if (layout == PackedLayout::kQ8_0x16) return GroupsDot<Q8Block16>(n, wb, ngroups, xq, y);
+#endif
+#elif EDGELM_PACKED_X86
+  if (layout == PackedLayout::kQ4_0x16) {
+    const int64_t nb = n / kQK;
+    thread_local ActTerms t;
+    t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1, 8);
+    for (int64_t g = 0; g < ngroups; ++g)
+      GroupDotQ4Avx2(nb, wb + static_cast<size_t>(g) * nb * 288, static_cast<const BlockQ8_0*>(xq),
+                     t.d.data(), t.off.data(), y + g * kG);
+    return;
   }
 #endif
+  GenericDot(layout, n, wb, ngroups, xq, y);
 }
 
 void GemmPacked(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
                 size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xb = static_cast<const uint8_t*>(xq);
-  const size_t group_bytes = kG * row_size(GgmlType::kQ4_0, n);
 #if EDGELM_PACKED_X86 && HWY_TARGET <= HWY_AVX3
-  (void)layout;
-  const int64_t nb = n / kQK;
-  thread_local ActTerms t;
-  t.fill(nb, xb, x_stride, ncols);
-  // Group outer (its 16 rows stay in L1), activation rows inner, 4 at a time.
-  for (int64_t g = 0; g < ngroups; ++g) {
-    const uint8_t* gw = wb + static_cast<size_t>(g) * group_bytes;
-    int64_t c = 0;
-    for (; c + 4 <= ncols; c += 4) {
-      GroupTile<4>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
-                   t.off8.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
-                   y_stride);
-    }
-    for (; c < ncols; ++c) {
-      GroupTile<1>(nb, gw, xb + static_cast<size_t>(c) * x_stride, x_stride, t.d.data() + c * nb,
-                   t.off8.data() + c * nb, y + static_cast<size_t>(c) * y_stride + g * kG,
-                   y_stride);
-    }
-  }
-#else
+  if (layout == PackedLayout::kQ4_0x16)
+    return GroupsGemm<Q4Block16>(n, wb, ngroups, xb, x_stride, ncols, y, y_stride);
+#if EDGELM_PACKED_VNNI
+  if (layout == PackedLayout::kQ8_0x16)
+    return GroupsGemm<Q8Block16>(n, wb, ngroups, xb, x_stride, ncols, y, y_stride);
+#endif
+#endif
   for (int64_t c = 0; c < ncols; ++c)
     VecDotPacked(layout, n, wb, ngroups, xb + static_cast<size_t>(c) * x_stride,
                  y + static_cast<size_t>(c) * y_stride);
-  (void)group_bytes;
-#endif
 }
 
 #undef EDGELM_PACKED_X86
@@ -265,13 +336,12 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace edgelm::simd {
 
-HWY_EXPORT(PackedFast);
+HWY_EXPORT(LayoutFor);
 HWY_EXPORT(VecDotPacked);
 HWY_EXPORT(GemmPacked);
 
 PackedLayout packed_layout(GgmlType wt) {
-  return wt == GgmlType::kQ4_0 && HWY_DYNAMIC_DISPATCH(PackedFast)() ? PackedLayout::kQ4_0x16
-                                                                     : PackedLayout::kNone;
+  return static_cast<PackedLayout>(HWY_DYNAMIC_DISPATCH(LayoutFor)(wt));
 }
 
 void vec_dot_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,

@@ -47,7 +47,8 @@ void gemm_tile(GgmlType wt, int64_t n, const void* w, size_t w_stride, int64_t n
 bool gemm_tiled(GgmlType wt);
 
 // Products on weights repacked at load (the Ops fields of the same name; simd/packed.cpp):
-// packed_layout(wt) is kQ4_0x16 for Q4_0 on x86 (AVX2 and up), else kNone.
+// packed_layout(wt) is kQ4_0x16 for Q4_0 on x86 (AVX2 and up), kQ8_0x16 for Q8_0 on AVX-512
+// VNNI, else kNone.
 PackedLayout packed_layout(GgmlType wt);
 void vec_dot_packed(PackedLayout layout, int64_t n, const void* w, int64_t ngroups, const void* xq,
                     float* y);

@@ -3,9 +3,9 @@
 // steps give bit-identical results: ref_attn_ops() (scalar, quant/fp16.h conversions) and
 // best_attn_ops() (Highway, simd/attention.cpp; F16C/NEON/SVE conversions where they round to
 // nearest even exactly like fp32_to_fp16, the scalar conversions on targets where Highway
-// emulates them); the Highway table's fused `row` processes keys in blocks and is only as
-// accurate as the steps, not identical. attention_row() runs one query row over a range of
-// cached keys/values.
+// emulates them); the Highway table's fused `row` runs the same steps with a vector exp that
+// may differ from std::exp in rare last bits. attention_row() runs one query row over a range
+// of cached keys/values.
 //
 //   const AttnOps& a = best_attn_ops();
 //   a.scale_f16(acc, ms, hd);            // acc[d] = f16(f32(acc[d]) * ms)
@@ -30,11 +30,11 @@ struct AttnOps {
   // out[d] = fp16_to_fp32(acc[d]) * s.
   void (*f16_to_f32_scaled)(const uint16_t* acc, float s, float* out, int64_t n);
   // Optional (may be nullptr): attention_rows() in one call (scores, softmax and value sum
-  // fused, the F16 accumulators kept in registers, two queries interleaved, keys in blocks:
-  // one maximum update, F16 rescale and vector exp per block), the scores exactly ops.vec_dot's;
-  // the F16 roundings differ from the per-key steps above (fewer rescales), with at most their
-  // error against exact attention (tests/kernels). Returns false, writing nothing, when it
-  // cannot run (another ops.vec_dot, an unsupported hd or target); the steps run instead.
+  // fused, the F16 accumulators kept in registers, two queries interleaved, the exps of a
+  // block of keys in one vector Exp), the three steps above with ops.vec_dot's scores; equal
+  // to them except where the vector exp's last bit differs from std::exp's (rare; bounded in
+  // tests/kernels). Returns false, writing nothing, when it cannot run (another ops.vec_dot,
+  // an unsupported hd or target); the steps run instead.
   bool (*row)(const Ops& ops, int nq, const uint16_t* q16, const uint16_t* k, size_t k_stride,
               const uint16_t* v, size_t v_stride, int64_t n_kv, int64_t hd, float scale,
               uint16_t* acc, float* out) = nullptr;

@@ -1,13 +1,16 @@
 // SIMD flash-attention steps (kernels/simd/attention.cpp) against the scalar oracle
 // (kernels/ref/attention.cpp): bit-for-bit equal on random F16 data, on every Highway target
 // this CPU supports, including targets where Highway emulates the F16 conversions. The fused
-// blocked row (AttnOps::row) rounds differently: it is held to the steps' accuracy against an
-// exact double result, and to the softmax weight of every single key (one-hot values).
+// row (AttnOps::row) takes its exps from Highway's vector Exp instead of std::exp, so it may
+// differ in rare last bits: it is held to the steps' accuracy against an exact double result,
+// to bit equality with the steps on almost every output, and to the softmax weight of every
+// single key (one-hot values).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -144,8 +147,9 @@ double max_abs(const std::vector<double>& x) {
   return m;
 }
 
-// The fused kernel processes keys in blocks (one running-maximum update and one rescale of the
-// F16 accumulator per block, vector exp), so it no longer rounds like the per-key steps: both
+// The fused kernel runs the steps' online softmax with its exps batched per block of keys
+// (Highway's Exp in double rounded to float, std::exp's result except in rare near-ties), so
+// where an exp differs in its last bit an F16 rounding downstream can differ: both
 // approximate the exact attention with errors of the order of F16's 2^-11 per accumulation.
 // The bound: its largest error against the exact (double) result is at most 1.5 times the
 // per-key steps' own largest error (the accuracy the engine already accepts, ggml's), plus one
@@ -204,6 +208,7 @@ TEST(SimdAttention, AttentionRowMatchesRef) {
 TEST(SimdAttention, FusedRowAsAccurateAsSteps) {
   const AttnOps steps = simd_steps();
   ASSERT_NE(simd::attn_ops().row, nullptr);
+  size_t same = 0, total = 0;  // outputs bit-identical to the steps'
   uint32_t seed = 500;
   for (int64_t hd :
        {int64_t{64}, int64_t{128}, int64_t{32}, int64_t{96}, int64_t{192}, int64_t{80}}) {
@@ -232,9 +237,12 @@ TEST(SimdAttention, FusedRowAsAccurateAsSteps) {
                                           std::to_string(n_kv) + " qscale " +
                                           std::to_string(qscale));
           // One key: one value rounded to F16 and divided by a weight of 1, in both.
-          if (n_kv == 1)
+          if (n_kv == 1) {
             EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
                 << target << " hd " << hd;
+          }
+          for (size_t d = 0; d < want.size(); ++d) same += std::memcmp(&want[d], &got[d], 4) == 0;
+          total += want.size();
           // Where the CPU has F16 conversions and FMA (x86 AVX2 and up), the fused kernel runs
           // for every head size that is a multiple of the vector length.
           const std::string t = target;
@@ -249,6 +257,14 @@ TEST(SimdAttention, FusedRowAsAccurateAsSteps) {
       }
     }
   }
+  // The same softmax steps and roundings, only exp's rare last-bit differences between them
+  // (one changes an F16 rounding, which then carries through the rest of that row): measured
+  // 28686 of 29600 outputs identical (96.9%, x86 Zen 4, every target). A kernel with other
+  // steps falls below the bound: one maximum update per block of 16 keys with a float Exp
+  // (tried) gave 23282 (78.7%).
+  EXPECT_GE(static_cast<double>(same), 0.9 * static_cast<double>(total))
+      << same << " of " << total << " outputs bit-identical to the steps";
+  std::printf("[ fused row ] %zu of %zu outputs bit-identical to the steps\n", same, total);
   // Another vec_dot (the scalar reference): the fused kernel declines.
   std::vector<uint16_t> acc(64);
   std::vector<float> out(64);
@@ -261,8 +277,8 @@ TEST(SimdAttention, FusedRowAsAccurateAsSteps) {
 // every key's weight is checked separately: a dropped key reads 0, a weight taken against the
 // wrong maximum is off by exp of the difference (with scores offset by +-100, a maximum not
 // subtracted overflows). Each output is one F16 rounding of its weight plus one per later
-// rescale of the accumulator (relative 2^-11 each): at most one per block of 16 keys in the
-// fused kernel, one per key in the steps (which this also checks, as the oracle of the test).
+// rescale of the accumulator (relative 2^-11 each), at most one per key, in the fused kernel
+// and in the steps (which this also checks, as the oracle of the test).
 // Scores span under 10 (weights >= e^-10, F16 normals), patterns: random, rising (a new
 // maximum every key), falling, and a spike in mid-block; key counts around the block size;
 // 1-3 query heads with different scores (queries 1, 1.5, 0.5 on dimension 0).
@@ -297,15 +313,7 @@ TEST(SimdAttention, FusedRowOneHotValuesAreTheSoftmax) {
                 std::vector<float> got(static_cast<size_t>(nq * hd), -7.0f);
                 attention_rows(*a, best_ops(), nq, q.data(), k.data(), stride, v.data(), stride,
                                n_kv, hd, /*scale=*/1.0f, acc.data(), got.data());
-                // The fused row where it runs on this target (it declines on SSE4/SCALAR).
-                std::vector<float> direct(got.size());
-                const bool fused = a->row != nullptr &&
-                                   a->row(best_ops(), nq, q.data(), k.data(), stride, v.data(),
-                                          stride, n_kv, hd, 1.0f, acc.data(), direct.data());
-                if (fused)
-                  EXPECT_EQ(0, std::memcmp(direct.data(), got.data(), got.size() * sizeof(float)));
-                const double rescales =
-                    fused ? std::ceil(static_cast<double>(n_kv) / 16.0) : static_cast<double>(n_kv);
+                const double rescales = static_cast<double>(n_kv);
                 for (int e = 0; e < nq; ++e) {
                   const std::vector<double> o = exact_attention(q.data() + e * hd, k.data(),
                                                                 v.data(), stride, n_kv, hd, 1.0f);
@@ -375,8 +383,8 @@ TEST(SimdAttention, FusedRowsMatchSingleQueryRows) {
   }
 }
 
-// Every key a new maximum (scores rising): the per-key steps rescale at every key, the fused
-// kernel once per block. Both stay close to the exact result; one and two query heads give the
+// Every key a new maximum (scores rising): each step rescales (the fused kernel's exps of a
+// block all rescale factors). Both stay close to the exact result; one and two query heads give the
 // same bits (S * ms and the score product are rounded before their adds, so FMA contraction in
 // FMA-enabled target code cannot make one instantiation differ from the other).
 TEST(SimdAttention, FusedRowRisingScoresAsAccurateAsSteps) {

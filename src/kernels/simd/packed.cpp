@@ -43,7 +43,9 @@ namespace HWY_NAMESPACE {
 #endif
 
 constexpr int kG = 16;        // rows per group
+#if EDGELM_PACKED_X86
 constexpr size_t kQOff = 32;  // quant bytes after the 16 fp16 scales of a group block
+#endif
 
 // Per-block terms of activation rows that every weight row shares: the scale as float and the
 // offset mult * sum(q) (the products use unsigned weights: Q4_0 nibbles 0..15 = q + 8, Q8_0

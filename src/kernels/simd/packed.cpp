@@ -42,7 +42,7 @@ namespace HWY_NAMESPACE {
 #define EDGELM_PACKED_VNNI 0
 #endif
 
-constexpr int kG = 16;        // rows per group
+constexpr int kG = 16;  // rows per group
 #if EDGELM_PACKED_X86
 constexpr size_t kQOff = 32;  // quant bytes after the 16 fp16 scales of a group block
 #endif

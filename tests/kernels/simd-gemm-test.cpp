@@ -225,6 +225,11 @@ TEST(SimdPacked, VecDotAndGemmMatchVecDotEveryTarget) {
                               static_cast<size_t>(rows));
             q.m = m;
             check(q, ym, what.c_str());
+            // Decode and prefill agree bit for bit (a server session that reuses a cached
+            // prompt decodes what a fresh one prefills; seeded sampling must not diverge).
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_EQ(ym[static_cast<size_t>(r)], y[static_cast<size_t>(r)])
+                  << what << " m=" << m << " row " << r;
           }
         });
       }

@@ -7,7 +7,8 @@
 //   - kQ8_0x16 (bytes stored as q + 128, so vpdpbusd's unsigned operand is the weight and the
 //     offset 128 * sum(activation block) is shared by all rows): AVX-512 VNNI.
 // Other layout/target pairs unpack row by row (correct, slow; packed_layout() never asks those
-// targets to repack). Results equal vec_dot up to float summation order
+// targets to repack). Decode (vec_dot_packed) and prefill (gemm_packed) give bit-identical
+// results for the same activation row; both equal vec_dot up to float summation order
 // (tests/kernels/simd-gemm-test.cpp, SimdPacked.*).
 // clang-format off
 #include "kernels/simd/hwy-config.h"  // first: before any hwy header
@@ -169,31 +170,6 @@ HWY_INLINE void GroupTile(int64_t nb, const uint8_t* g, const uint8_t* xq, size_
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + static_cast<size_t>(c) * ys, acc[c]);
 }
 
-// Decode: one activation row; two blocks per step so that two FMA chains overlap.
-template <class W>
-HWY_INLINE void GroupDot(int64_t nb, const uint8_t* g, const BlockQ8_0* y, const float* d,
-                         const int32_t* off, float* out) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const uint8_t* b0 = g + static_cast<size_t>(b) * W::kBytes;
-    const uint8_t* b1 = b0 + W::kBytes;
-    const __m512i p0 = W(b0 + kQOff).dot(y[b].qs, off[b]);
-    const __m512i p1 = W(b1 + kQOff).dot(y[b + 1].qs, off[b + 1]);
-    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
-                           _mm512_cvtepi32_ps(p0), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b1), _mm512_set1_ps(d[b + 1])),
-                           _mm512_cvtepi32_ps(p1), acc1);
-  }
-  if (b < nb) {
-    const uint8_t* b0 = g + static_cast<size_t>(b) * W::kBytes;
-    const __m512i p0 = W(b0 + kQOff).dot(y[b].qs, off[b]);
-    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(Scales16(b0), _mm512_set1_ps(d[b])),
-                           _mm512_cvtepi32_ps(p0), acc0);
-  }
-  _mm512_storeu_ps(out, _mm512_add_ps(acc0, acc1));
-}
-
 template <class W>
 HWY_INLINE void GroupsGemm(int64_t n, const uint8_t* wb, int64_t ngroups, const uint8_t* xb,
                            size_t x_stride, int64_t ncols, float* y, size_t y_stride) {
@@ -225,9 +201,12 @@ HWY_INLINE void GroupsDot(int64_t n, const uint8_t* wb, int64_t ngroups, const v
   thread_local ActTerms t;
   t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1, W::kOffset);
   const auto* yb = static_cast<const BlockQ8_0*>(xq);
+  // The 1-column tile of prefill: decode and prefill give bit-identical results (a session that
+  // reuses a cached prompt must sample what a fresh one samples).
   for (int64_t g = 0; g < ngroups; ++g)
-    GroupDot<W>(nb, wb + static_cast<size_t>(g) * group_bytes, yb, t.d.data(), t.off.data(),
-                y + g * kG);
+    GroupTile<W, 1>(nb, wb + static_cast<size_t>(g) * group_bytes,
+                    reinterpret_cast<const uint8_t*>(yb), 0, t.d.data(), t.off.data(), y + g * kG,
+                    0);
 }
 
 #elif EDGELM_PACKED_X86

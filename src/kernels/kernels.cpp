@@ -106,12 +106,13 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
   }
 
   const auto* wb = static_cast<const uint8_t*>(w);
+  // Batched paths walk the activations in panels that stay in L2 (~256 KiB).
+  constexpr size_t kPanelBytes = size_t{256} << 10;
+  const size_t panel = std::max<size_t>(4, (kPanelBytes / x_row) & ~size_t{3});
+  const size_t mm = static_cast<size_t>(m);
   if (const int64_t G = packed_group_rows(layout); G > 0) {
-    // Repacked weights: groups across threads; per thread, activation panels as below, whole
-    // groups through gemm_packed, any other row through dot_rows.
-    constexpr size_t kPanelBytes = size_t{256} << 10;
-    const size_t panel = std::max<size_t>(4, (kPanelBytes / x_row) & ~size_t{3});
-    const size_t mm = static_cast<size_t>(m);
+    // Repacked weights: groups across threads; per thread, activation panels, whole groups
+    // through gemm_packed, any other row through dot_rows.
     const int64_t packed_end = rows / G * G;
     pool.parallel_for(
         static_cast<size_t>(rows),
@@ -140,12 +141,9 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
   }
   if (m > 1 && ops.gemm_tile != nullptr) {
     // Prefill: weight rows across threads (multiples of the 4-row register tile); each thread
-    // walks the activations in panels that stay in L2 (~256 KiB), and gemm_tile reuses every
-    // weight block from registers for 4 activation rows (and each activation block for 4
-    // weight rows) while a 4-row weight group stays in L1.
-    constexpr size_t kPanelBytes = size_t{256} << 10;
-    const size_t panel = std::max<size_t>(4, (kPanelBytes / x_row) & ~size_t{3});
-    const size_t mm = static_cast<size_t>(m);
+    // walks the activation panels, and gemm_tile reuses every weight block from registers for
+    // 4 activation rows (and each activation block for 4 weight rows) while a 4-row weight
+    // group stays in L1.
     pool.parallel_for(
         static_cast<size_t>(rows),
         [&](size_t b, size_t e, int) {
@@ -167,17 +165,10 @@ void matmul(const Ops& ops, ThreadPool& pool, GgmlType wt, const void* w, int64_
       static_cast<size_t>(rows),
       [&](size_t b, size_t e, int) {
         for (size_t r0 = b; r0 < e; r0 += kTile) {
-          const size_t cnt = std::min(kTile, e - r0);
-          for (int64_t i = 0; i < m; ++i) {
-            float* yi = y + static_cast<size_t>(i) * static_cast<size_t>(rows) + r0;
-            const uint8_t* xi = xq + static_cast<size_t>(i) * x_row;
-            if (ops.vec_dot_rows != nullptr) {
-              ops.vec_dot_rows(wt, n, wb + r0 * w_row, w_row, static_cast<int64_t>(cnt), xi, yi);
-            } else {
-              for (size_t r = 0; r < cnt; ++r)
-                yi[r] = ops.vec_dot(wt, n, wb + (r0 + r) * w_row, xi);
-            }
-          }
+          const auto r1 = static_cast<int64_t>(std::min(e, r0 + kTile));
+          for (size_t i = 0; i < mm; ++i)
+            dot_rows(ops, wt, PackedLayout::kNone, n, w, rows, static_cast<int64_t>(r0), r1,
+                     xq + i * x_row, y + i * static_cast<size_t>(rows));
         }
       },
       kTile);

@@ -177,7 +177,10 @@ HWY_INLINE void GroupsGemm(int64_t n, const uint8_t* wb, int64_t ngroups, const 
   const size_t group_bytes = static_cast<size_t>(nb) * W::kBytes;
   thread_local ActTerms t;
   t.fill(nb, xb, x_stride, ncols, W::kOffset);
-  // Group outer (its 16 rows stay in L1), activation rows inner, 4 at a time.
+  // Group outer (its 16 rows stay in L1), activation rows inner, 4 at a time. Decode
+  // (ncols = 1) runs the same 1-column tile as prefill's edge columns, so the two give
+  // bit-identical results (a session that reuses a cached prompt must sample what a fresh one
+  // samples).
   for (int64_t g = 0; g < ngroups; ++g) {
     const uint8_t* gw = wb + static_cast<size_t>(g) * group_bytes;
     int64_t c = 0;
@@ -192,21 +195,6 @@ HWY_INLINE void GroupsGemm(int64_t n, const uint8_t* wb, int64_t ngroups, const 
                       y_stride);
     }
   }
-}
-
-template <class W>
-HWY_INLINE void GroupsDot(int64_t n, const uint8_t* wb, int64_t ngroups, const void* xq, float* y) {
-  const int64_t nb = n / kQK;
-  const size_t group_bytes = static_cast<size_t>(nb) * W::kBytes;
-  thread_local ActTerms t;
-  t.fill(nb, static_cast<const uint8_t*>(xq), 0, 1, W::kOffset);
-  const auto* yb = static_cast<const BlockQ8_0*>(xq);
-  // The 1-column tile of prefill: decode and prefill give bit-identical results (a session that
-  // reuses a cached prompt must sample what a fresh one samples).
-  for (int64_t g = 0; g < ngroups; ++g)
-    GroupTile<W, 1>(nb, wb + static_cast<size_t>(g) * group_bytes,
-                    reinterpret_cast<const uint8_t*>(yb), 0, t.d.data(), t.off.data(), y + g * kG,
-                    0);
 }
 
 #elif EDGELM_PACKED_X86
@@ -272,9 +260,12 @@ void VecDotPacked(PackedLayout layout, int64_t n, const void* w, int64_t ngroups
                   float* y) {
   const auto* wb = static_cast<const uint8_t*>(w);
 #if EDGELM_PACKED_X86 && HWY_TARGET <= HWY_AVX3
-  if (layout == PackedLayout::kQ4_0x16) return GroupsDot<Q4Block16>(n, wb, ngroups, xq, y);
+  const auto* xb = static_cast<const uint8_t*>(xq);
+  if (layout == PackedLayout::kQ4_0x16)
+    return GroupsGemm<Q4Block16>(n, wb, ngroups, xb, 0, 1, y, 0);
 #if EDGELM_PACKED_VNNI
-  if (layout == PackedLayout::kQ8_0x16) return GroupsDot<Q8Block16>(n, wb, ngroups, xq, y);
+  if (layout == PackedLayout::kQ8_0x16)
+    return GroupsGemm<Q8Block16>(n, wb, ngroups, xb, 0, 1, y, 0);
 #endif
 #elif EDGELM_PACKED_X86
   if (layout == PackedLayout::kQ4_0x16) {

@@ -393,8 +393,10 @@ bool HttpServer::stream_job(Job& job, httplib::DataSink& sink) {
       }
     }
   }
-  job.completion.reset();  // frees the session for the next request now
+  // Count the request before freeing its slot: whoever sees the slot free (a test, the next
+  // request) also sees the request in /metrics.
   metrics_.observe_completion(obs);
+  job.completion.reset();  // frees the session for the next request now
   // Before done(): the client sees the end of its response after the hook has run.
   if (options_.on_completion) options_.on_completion({job.request, out, obs.duration_s, ttft});
   if (alive) sink.done();
@@ -416,7 +418,6 @@ bool HttpServer::finish_job(Job& job, httplib::DataSink& sink) {
         return alive;
       },
       &stopping_);
-  job.completion.reset();
   CompletionObservation obs;
   obs.ttft_s = ttft;
   obs.duration_s = std::chrono::duration<double>(Clock::now() - job.start).count();
@@ -431,7 +432,8 @@ bool HttpServer::finish_job(Job& job, httplib::DataSink& sink) {
     if (out->finish_reason == FinishReason::kCancelled) out->finish_reason = FinishReason::kStop;
     body = dump(with_route(final_json(job, *out), *out));
   }
-  metrics_.observe_completion(obs);
+  metrics_.observe_completion(obs);  // before the slot is freed, as in stream_job
+  job.completion.reset();
   if (alive) alive = sink.write(body.data(), body.size());
   // Before done(): the client sees the end of its response after the hook has run.
   if (options_.on_completion) options_.on_completion({job.request, out, obs.duration_s, ttft});

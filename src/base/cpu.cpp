@@ -16,9 +16,7 @@
 #include <sys/auxv.h>
 #endif
 
-#ifndef EDGELM_GIT_COMMIT
-#define EDGELM_GIT_COMMIT "unknown"
-#endif
+#include "edgelm-commit.h"  // generated at build time: EDGELM_GIT_COMMIT
 
 namespace edgelm {
 namespace {

@@ -6,8 +6,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-30}
 build=$root/build-fuzz
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_FUZZ=ON -DEDGELM_SANITIZE=ON -DEDGELM_TESTS=OFF \
-  -DEDGELM_BENCH=OFF >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+  -DEDGELM_FUZZ=ON -DEDGELM_SANITIZE=ON -DEDGELM_TESTS=OFF -DEDGELM_BENCH=OFF >/dev/null
 cmake --build "$build" --target fuzz_gguf -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

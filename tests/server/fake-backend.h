@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "server/backend.h"
@@ -25,6 +26,7 @@ class FakeBackend : public Backend {
   std::atomic<int> finished{0};
   std::atomic<int> prepared{0};
   CompletionRequest last;
+  std::function<void()> on_release;  // runs as a completion frees its slot
 
   std::vector<ModelInfo> models() const override { return {{"fake", "edgelm", 1700000000}}; }
 
@@ -43,7 +45,10 @@ class FakeBackend : public Backend {
   class FakeCompletion : public Completion {
    public:
     FakeCompletion(FakeBackend& b, int n) : b_(b), n_(n) { ++b_.running; }
-    ~FakeCompletion() override { --b_.running; }
+    ~FakeCompletion() override {
+      if (b_.on_release) b_.on_release();
+      --b_.running;
+    }
     StatusOr<CompletionOutcome> run(const DeltaCallback& on_delta,
                                     const std::atomic<bool>* cancel) override {
       CompletionOutcome out;

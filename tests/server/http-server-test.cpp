@@ -295,6 +295,12 @@ TEST_F(ServerTest, FullQueueGets503WithJsonError) {
 
 TEST_F(ServerTest, StreamingClientDisconnectCancelsGeneration) {
   fake_.delay = std::chrono::milliseconds(5);
+  // The request is in the metrics by the time its slot is free (CI once read 0 here: the slot
+  // was freed before the request was counted).
+  std::atomic<int> cancelled_at_release{-1};
+  fake_.on_release = [&] {
+    cancelled_at_release = static_cast<int>(server_->metrics().cancelled());
+  };
   start();
   json body = chat_body(100000);  // would take minutes
   body["stream"] = true;
@@ -311,11 +317,16 @@ TEST_F(ServerTest, StreamingClientDisconnectCancelsGeneration) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(fake_.running.load(), 0);  // the slot is free again
+  EXPECT_EQ(cancelled_at_release.load(), 1);
   EXPECT_EQ(server_->metrics().cancelled(), 1u);
 }
 
 TEST_F(ServerTest, NonStreamingClientDisconnectCancelsGeneration) {
   fake_.delay = std::chrono::milliseconds(5);
+  std::atomic<int> cancelled_at_release{-1};  // counted before the slot is freed, as above
+  fake_.on_release = [&] {
+    cancelled_at_release = static_cast<int>(server_->metrics().cancelled());
+  };
   start();
   // A raw client that sends the request, reads the response headers and hangs up.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -340,6 +351,10 @@ TEST_F(ServerTest, NonStreamingClientDisconnectCancelsGeneration) {
   }
   EXPECT_EQ(fake_.cancelled.load(), 1);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  for (int i = 0; i < 400 && fake_.running.load() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(cancelled_at_release.load(), 1);
 }
 
 TEST_F(ServerTest, StopCancelsRunningGenerations) {

@@ -96,8 +96,9 @@ struct Weights {
   std::vector<TensorLoadRecord> load_records;
   size_t converted_bytes = 0;  // heap bytes of converted tensors
   size_t repacked_bytes = 0;   // heap bytes of repacked tensors
-  // Owns the converted and repacked tensors' data (shared so that copies of Weights stay valid).
-  std::vector<std::shared_ptr<const std::vector<uint8_t>>> converted_storage;
+  // Owns the converted and repacked tensors' data (shared so that copies of Weights stay valid),
+  // each aligned to a 64-byte cache line.
+  std::vector<std::shared_ptr<const uint8_t[]>> converted_storage;
 };
 
 // True for the matrix types the forward pass multiplies (types with a vec_dot in kernels).

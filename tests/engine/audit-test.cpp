@@ -74,6 +74,25 @@ TEST_F(AuditTest, DisabledKernelIsConvertedAndReported) {
   }
   ASSERT_GT(matrices, 0u);
   EXPECT_EQ(a.n_converted, matrices);
+  // Converted copies start on a cache line, like repacked ones.
+  size_t checked = 0;
+  for (size_t l = 0; l < (*m)->weights().layers.size(); ++l) {
+    const LayerWeights& nl = (*native)->weights().layers[l];
+    const LayerWeights& cl = (*m)->weights().layers[l];
+    const std::pair<const TensorRef*, const TensorRef*> mats[] = {{&nl.wq, &cl.wq},
+                                                                  {&nl.wk, &cl.wk},
+                                                                  {&nl.wv, &cl.wv},
+                                                                  {&nl.wo, &cl.wo},
+                                                                  {&nl.ffn_up, &cl.ffn_up},
+                                                                  {&nl.ffn_gate, &cl.ffn_gate},
+                                                                  {&nl.ffn_down, &cl.ffn_down}};
+    for (const auto& [n, c] : mats) {
+      if (n->type != GgmlType::kQ4_K) continue;
+      ++checked;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(c->data) % 64, 0u) << "converted tensor not 64-aligned";
+    }
+  }
+  EXPECT_GT(checked, 0u);
   EXPECT_GT(a.actual_bytes, a.expected_bytes);
   EXPECT_GT(a.converted_heap_bytes, 0u);
   EXPECT_NE(a.to_text().find("CONVERTED AT LOAD"), std::string::npos);

@@ -71,6 +71,16 @@ TEST_P(RepackTest, MatricesAreRepackedAndAudited) {
   }
   EXPECT_EQ(repacked, 1u + 2u * 7u);  // output + 7 matrices per layer
   EXPECT_GT((*m)->weights().repacked_bytes, 0u);
+  // The copies start on a cache line (the kernels load 64 bytes at a time).
+  const Weights& w = (*m)->weights();
+  std::vector<const TensorRef*> mats = {&w.output};
+  for (const LayerWeights& l : w.layers)
+    for (const TensorRef* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      mats.push_back(t);
+  for (const TensorRef* t : mats) {
+    EXPECT_NE(t->layout, PackedLayout::kNone);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t->data) % 64, 0u) << "repacked tensor not 64-aligned";
+  }
   LoadAudit a = audit_model(**m);
   EXPECT_EQ(a.n_repacked, repacked);
   EXPECT_EQ(a.n_converted, 0u);
